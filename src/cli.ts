@@ -1,0 +1,50 @@
+/**
+ * `expo-bot <command>`: thin dispatch to one module per command under src/cli/.
+ * Each command module exports `run(argv): Promise<number>` (the exit code).
+ */
+import { UserError, errorMessage } from "./util/errors.js";
+
+interface CommandModule {
+  run(argv: string[]): Promise<number>;
+}
+
+const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  extrapolate: { summary: "write θ2 = θ1 + α(θ1 − θ0) as a model folder, streaming", load: () => import("./cli/extrapolate.js") },
+  inspect: { summary: "list and validate the tensors of a safetensors file or model folder", load: () => import("./cli/inspect.js") },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `Usage: expo-bot <command> [options]\n\nCommands:\n${lines.join("\n")}\n\nRun \`expo-bot <command> --help\` for a command's options.`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`expo-bot: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await command.load()).run(rest);
+  } catch (err) {
+    if (err instanceof UserError) {
+      console.error(`expo-bot ${name}: ${err.message}`);
+      return err.exitCode;
+    }
+    // parseArgs errors are the user's too.
+    if (err instanceof TypeError && (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`expo-bot ${name}: ${err.message}`);
+      return 2;
+    }
+    console.error(`expo-bot ${name}: internal error: ${errorMessage(err)}`);
+    if (process.env.EXPO_BOT_DEBUG) console.error(err);
+    return 1;
+  }
+}
+
