@@ -1,0 +1,108 @@
+/**
+ * One onnxruntime-node session over a built graph, and the forward pass in plain arrays:
+ * padded token ids, the attention mask, position ids and the KV cache in, logits (or
+ * reward scores) and the new cache out. Blocking: call it from the inference worker.
+ */
+import * as ort from "onnxruntime-node";
+import type { ModelConfig } from "../checkpoint/config.js";
+import type { ModelWeights } from "../checkpoint/weights.js";
+import type { ArchSpec } from "./arch.js";
+import { buildGraph, type BuiltGraph } from "./graph.js";
+
+export interface SessionOptions {
+  /** Use the KV cache (causal LM; default true). */
+  cache?: boolean;
+  /** ORT intra-op threads (default: ORT's choice, one per core). */
+  threads?: number;
+  /** Execution providers, e.g. ["cuda", "cpu"] (default ["cpu"]). */
+  executionProviders?: string[];
+}
+
+export interface KvCache {
+  /** Per layer [key, value], each [batch, kv_heads, length, head_dim]. */
+  layers: [ort.Tensor, ort.Tensor][];
+  length: number;
+}
+
+export interface ForwardInput {
+  batch: number;
+  seq: number;
+  /** [batch × seq] token ids. */
+  inputIds: ArrayLike<number>;
+  /** [batch × (past + seq)] 1/0. */
+  attentionMask: ArrayLike<number>;
+  /** [batch × seq]. */
+  positionIds: ArrayLike<number>;
+  /** Causal LM: logits for the last `keep` positions (default: all). */
+  keep?: number;
+  past?: KvCache | null;
+}
+
+export interface ForwardOutput {
+  /** Causal: logits [batch, keep, vocab]; reward: scores [batch, seq, num_labels]. */
+  values: Float32Array;
+  dims: number[];
+  present: KvCache | null;
+}
+
+export class ModelRunner {
+  private constructor(
+    readonly spec: ArchSpec,
+    readonly session: ort.InferenceSession,
+    readonly cache: boolean,
+    readonly graph: { bytes: number; nodes?: number },
+  ) {}
+
+  static async create(config: ModelConfig, weights: ModelWeights, options: SessionOptions = {}): Promise<ModelRunner> {
+    const built: BuiltGraph = await buildGraph(config, weights, { cache: options.cache });
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: (options.executionProviders ?? ["cpu"]) as ort.InferenceSession.ExecutionProviderConfig[],
+      graphOptimizationLevel: "all",
+      externalData: built.externalData,
+      ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+    };
+    const session = await ort.InferenceSession.create(built.model, sessionOptions);
+    return new ModelRunner(built.spec, session, built.cache, { bytes: built.model.byteLength });
+  }
+
+  emptyCache(batch: number): KvCache {
+    const dims = [batch, this.spec.kvHeads, 0, this.spec.headDim];
+    const layers: [ort.Tensor, ort.Tensor][] = [];
+    for (let i = 0; i < this.spec.layers; i++) layers.push([new ort.Tensor("float32", new Float32Array(0), dims), new ort.Tensor("float32", new Float32Array(0), dims)]);
+    return { layers, length: 0 };
+  }
+
+  async forward(input: ForwardInput): Promise<ForwardOutput> {
+    const { batch, seq } = input;
+    const past = this.cache ? (input.past ?? this.emptyCache(batch)) : null;
+    const total = seq + (past?.length ?? 0);
+    if (input.inputIds.length !== batch * seq) throw new Error(`input_ids: expected ${batch * seq} values, got ${input.inputIds.length}`);
+    if (input.attentionMask.length !== batch * total) throw new Error(`attention_mask: expected ${batch * total} values, got ${input.attentionMask.length}`);
+    const i64 = (values: ArrayLike<number>, dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(Array.from(values, (v) => BigInt(v))), dims);
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: i64(input.inputIds, [batch, seq]),
+      attention_mask: i64(input.attentionMask, [batch, total]),
+      position_ids: i64(input.positionIds, [batch, seq]),
+    };
+    if (this.spec.head === "causal") feeds.logits_to_keep = i64([Math.min(input.keep ?? seq, seq)], [1]);
+    if (past) {
+      past.layers.forEach(([k, v], i) => {
+        feeds[`past_key_values.${i}.key`] = k;
+        feeds[`past_key_values.${i}.value`] = v;
+      });
+    }
+    const out = await this.session.run(feeds);
+    const main = this.spec.head === "causal" ? out.logits : out.scores;
+    let present: KvCache | null = null;
+    if (past) {
+      const layers: [ort.Tensor, ort.Tensor][] = [];
+      for (let i = 0; i < this.spec.layers; i++) layers.push([out[`present.${i}.key`], out[`present.${i}.value`]]);
+      present = { layers, length: total };
+    }
+    return { values: main.data as Float32Array, dims: main.dims.slice(), present };
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+}
