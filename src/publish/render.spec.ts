@@ -1,0 +1,160 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parseCardMetadata, renderModelCard, type ModelCardInput } from "./card.js";
+import { parseCommentMarker, renderFailedComment, renderReceivedComment, renderRefusedComment, renderResultComment } from "./comments.js";
+import { normalizeSearchReport } from "./report.js";
+import { TEMPLATE_NAMES, templateSource } from "./templates.js";
+
+const fixture = normalizeSearchReport(JSON.parse(readFileSync(new URL("./fixtures/search.json", import.meta.url), "utf8")), "fixtures/search.json");
+
+function cardInput(overrides: Partial<ModelCardInput> = {}): ModelCardInput {
+  return {
+    repoId: "expo-bot/zephyr-7b-beta-ExPO",
+    theta1: { id: "HuggingFaceH4/zephyr-7b-beta", revision: "b70e0c9a2d9e14bd1e812d3c398e5f313e93b473" },
+    theta0: { id: "HuggingFaceH4/mistral-7b-sft-beta", revision: "a4c3b0f1e2d3c4b5a6978877665544332211aabb" },
+    search: fixture,
+    licence: { license: "mit" },
+    licenceFiles: ["LICENSE"],
+    ...overrides,
+  };
+}
+
+/** The unescaped things a hostile string could smuggle into rendered Markdown. */
+function expectHarmless(markdown: string): void {
+  expect(markdown).not.toMatch(/<img|<script|<b>|onerror=alert\(1\)>/i);
+  expect(markdown).not.toMatch(/(^|[^\\])\]\(javascript:/i);
+  expect(markdown).not.toMatch(/(^|[^\\])@octocat/);
+  expect(markdown).not.toMatch(/^#+ (pwned|heading)/im);
+}
+
+describe("templates", () => {
+  it("use no bare {{x}} and triple-stash only for *Md values", () => {
+    const allowedHelpers = /^(md|url|path|code|num|signed|pct|alpha|link|eq|len)\s/;
+    for (const name of TEMPLATE_NAMES) {
+      const source = templateSource(name).replace(/\{\{!--[\s\S]*?--\}\}/g, "");
+      for (const m of source.matchAll(/\{\{(\{?)([^}]*)\}?\}\}/g)) {
+        const triple = m[1] === "{";
+        const body = m[2]!.trim();
+        if (triple) {
+          expect(body, `${name}: {{{${body}}}}`).toMatch(/^[A-Za-z.]*Md$/);
+        } else if (!/^[#/^!]|^else\b/.test(body)) {
+          expect(body, `${name}: {{${body}}}`).toMatch(allowedHelpers);
+        }
+      }
+    }
+  });
+});
+
+describe("renderModelCard", () => {
+  it("emits the metadata the Hub expects", () => {
+    const card = renderModelCard(cardInput({ licence: { license: "other", license_name: "custom-licence", license_link: "LICENSE" } }));
+    const meta = parseCardMetadata(card)!;
+    expect(meta.base_model).toEqual(["HuggingFaceH4/zephyr-7b-beta", "HuggingFaceH4/mistral-7b-sft-beta"]);
+    expect(meta.base_model_relation).toBe("merge");
+    expect(meta.tags).toEqual(expect.arrayContaining(["expo", "merge"]));
+    expect(meta).toMatchObject({ license: "other", license_name: "custom-licence", license_link: "LICENSE", library_name: "transformers", pipeline_tag: "text-generation" });
+  });
+
+  it("has the body the contract asks for", () => {
+    const card = renderModelCard(cardInput());
+    expect(card).toContain("https://arxiv.org/abs/2404.16792");
+    expect(card).toContain("b70e0c9a2d9e14bd1e812d3c398e5f313e93b473");
+    expect(card).toContain("## α = 0.3");
+    expect(card).toMatch(/\| \*\*0\.3\*\* \(chosen\) \| 1\.391 \| \+0\.187 \[\+0\.112, \+0\.262\] \| 64\.1% \| 236 \|/);
+    expect(card).toContain("![Mean reward against α, with confidence intervals](alpha-curve.png)");
+    expect(card).toContain('model_id = "expo-bot/zephyr-7b-beta-ExPO"');
+    expect(card).toContain("npx expo-bot publish --model ./model --report ./search/search.json --repo expo-bot/zephyr-7b-beta-ExPO");
+    expect(card).toContain("@article{zheng2024weak");
+    expect(card).toContain("[LICENSE](LICENSE)");
+  });
+
+  it("says when α was pinned", () => {
+    const card = renderModelCard(cardInput({ search: { ...fixture, pinned: true, strategy: "pinned" } }));
+    expect(card).toContain("pinned by the request");
+    expect(card).not.toContain("expo-bot search");
+  });
+
+  it("keeps hostile licence text and search strings harmless, in YAML and body", () => {
+    const evil = "x\n---\nlicense: apache-2.0\n<img src=x onerror=alert(1)> [a](javascript:alert(1)) @octocat";
+    const card = renderModelCard(
+      cardInput({
+        licence: { license: "other", license_name: evil, license_link: "javascript:alert(1)" },
+        search: { ...fixture, strategy: "grid`|`<script>", rewardModel: evil, prompts: "# pwned" },
+        notices: ["<img src=x onerror=alert(1)>"],
+      }),
+    );
+    const meta = parseCardMetadata(card)!;
+    expect(meta.license).toBe("other");
+    expect(meta.license_name).toBe(evil); // the YAML library quoted it: round-trips exactly
+    const body = card.slice(card.indexOf("\n---\n", 4) + 5);
+    expectHarmless(body);
+    expect(body).not.toContain("`|`");
+  });
+
+  it("refuses invalid repo ids rather than rendering them", () => {
+    expect(() => renderModelCard(cardInput({ repoId: "evil/<img src=x>" }))).toThrow(/not a Hub repo id/);
+    expect(() => renderModelCard(cardInput({ theta1: { id: "a/b\n# x", revision: "main" } }))).toThrow(/θ1/);
+  });
+});
+
+describe("comments", () => {
+  const hostile = { id: "evil/<img src=x onerror=alert(1)>|`x` @octocat\n# heading" };
+  const rows = fixture.rows;
+
+  it("received", () => {
+    const out = renderReceivedComment({ theta1: { id: "a/b" }, theta0: { id: "a/sft" }, queued: true, requestId: "req-1", runUrl: "https://github.com/o/r/actions/runs/1" });
+    expect(parseCommentMarker(out)).toEqual({ kind: "received", requestId: "req-1" });
+    expect(out).toContain("[a/b](https://huggingface.co/a/b)");
+    expect(out).toContain("[run](https://github.com/o/r/actions/runs/1)");
+    expectHarmless(renderReceivedComment({ theta1: hostile, theta0: hostile, runUrl: "javascript:alert(1)" }));
+  });
+
+  it("refused lists every reason with its level, escaped", () => {
+    const out = renderRefusedComment({
+      theta1: hostile,
+      reasons: [
+        { level: "error", message: "θ0 evil/<img src=x onerror=alert(1)> is not the parent: [x](javascript:alert(1))" },
+        { level: "warning", message: "vocab | sizes\ndiffer @octocat" },
+      ],
+    });
+    expect(parseCommentMarker(out)?.kind).toBe("refused");
+    expect(out).toMatch(/^- \*\*error\*\*: /m);
+    expect(out).toMatch(/^- \*\*warning\*\*: vocab \\\| sizes differ @&#8203;octocat$/m);
+    expectHarmless(out);
+  });
+
+  it("result: compact table, plot, model and run links", () => {
+    const out = renderResultComment({
+      theta1: { id: "HuggingFaceH4/zephyr-7b-beta" },
+      rows,
+      chosenAlpha: 0.3,
+      model: { repo: "expo-bot/zephyr-7b-beta-ExPO", commit: "0123abcd" },
+      plotUrl: "https://huggingface.co/expo-bot/zephyr-7b-beta-ExPO/resolve/main/alpha-curve.png",
+      runUrl: "https://github.com/o/r/actions/runs/7",
+    });
+    expect(out).toContain("published [expo-bot/zephyr-7b-beta-ExPO](https://huggingface.co/expo-bot/zephyr-7b-beta-ExPO)");
+    expect(out).toContain("| **0.3** | +0.187 [+0.112, +0.262] | 64.1% | 236 |");
+    expect(out).toContain("![Mean reward against α](https://huggingface.co/expo-bot/zephyr-7b-beta-ExPO/resolve/main/alpha-curve.png)");
+    expect(out).toContain("[commit](https://huggingface.co/expo-bot/zephyr-7b-beta-ExPO/commit/0123abcd)");
+    expect(out).toContain("[Run](https://github.com/o/r/actions/runs/7)");
+  });
+
+  it("result without gain says nothing was published", () => {
+    const out = renderResultComment({ theta1: hostile, rows, chosenAlpha: null });
+    expect(out).toContain("nothing was published");
+    expectHarmless(out);
+  });
+
+  it("failed: code block, secrets scrubbed, logs link", () => {
+    const out = renderFailedComment({
+      theta1: { id: "a/b" },
+      step: "publish <b>",
+      message: "HTTP 401 for https://user:pw@huggingface.co (Authorization: Bearer hf_abcdefghijklmnopqrstuvwx)\n```\n# pwned\nghp_abcdefghijklmnopqrstuvwxyz",
+      logsUrl: "https://github.com/o/r/actions/runs/9",
+    });
+    expect(out).not.toMatch(/hf_abcdefgh|ghp_abcdef|user:pw/);
+    expect(out).toContain("````text\n");
+    expect(out).toContain("[job logs](https://github.com/o/r/actions/runs/9)");
+    expect(out).toContain("**publish &lt;b&gt;**");
+  });
+});
