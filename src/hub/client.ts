@@ -1,0 +1,228 @@
+/**
+ * The Hub client configuration shared by every operation in src/hub/: token, Hub URL, the
+ * fetch to use, and the retry policy. Operations take it as `client` in their params object.
+ *
+ * Retry policy (applied inside the fetch handed to @huggingface/hub, so it covers the
+ * library's calls as well as ours):
+ * - 429: wait what the Hub says — the `t=` of the `RateLimit` header (`"api";r=0;t=55`), else
+ *   `Retry-After` (seconds or an HTTP date) — else exponential backoff; give up at once when the
+ *   wait exceeds `maxRateLimitWaitMs`. Retried for every method (the Hub did not act on it).
+ * - 500/502/503/504 and connection failures: exponential backoff with jitter, only for
+ *   requests that are safe to repeat (GET/HEAD/PUT, preupload, LFS batch/verify); never for a
+ *   commit or a discussion post, which could otherwise happen twice.
+ * - a ranged or small response whose body arrives short (connection cut) is re-requested.
+ * After `maxRetries` the last response goes back to the caller and becomes a typed error
+ * (errors.ts). `sleep` is injectable so tests run in milliseconds.
+ */
+import { HUB_URL } from "@huggingface/hub";
+
+export interface RetryOptions {
+  /** Retries after the first attempt. Default 5. */
+  maxRetries?: number;
+  /** First backoff delay; doubles each retry. Default 500 ms. */
+  baseDelayMs?: number;
+  /** Cap on one backoff delay. Default 30 s. */
+  maxDelayMs?: number;
+  /** Longest rate-limit wait accepted before giving up with HubRateLimitError. Default 5 min. */
+  maxRateLimitWaitMs?: number;
+}
+
+export interface HubClientOptions {
+  /** A Hub access token (`hf_…`). Never logged, never put in an error. */
+  token?: string;
+  /** Default https://huggingface.co; point it at the local Hub in tests. */
+  hubUrl?: string;
+  fetch?: typeof fetch;
+  retry?: RetryOptions;
+  /** Injectable for tests. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Use the Xet protocol for uploads. Default false (basic LFS). */
+  useXet?: boolean;
+  /** Responses up to this size are buffered and checked for truncation. Default 16 MiB. */
+  bufferLimitBytes?: number;
+  /** Called on each retry (for logs; the URL never contains the token). */
+  onRetry?: (event: RetryEvent) => void;
+}
+
+export interface RetryEvent {
+  url: string;
+  method: string;
+  attempt: number;
+  delayMs: number;
+  reason: string;
+}
+
+/** Counters over the client's life: what the bot reports as "bytes and requests used". */
+export interface HubStats {
+  requests: number;
+  retries: number;
+  /** Body bytes received through buffered responses and byte sources. */
+  bytesReceived: number;
+}
+
+export interface HubClient {
+  readonly hubUrl: string;
+  readonly useXet: boolean;
+  /** Retrying fetch for the library and our REST calls; small/ranged bodies are buffered and checked. */
+  readonly fetch: typeof fetch;
+  /** Retrying fetch that never buffers bodies (streaming downloads). */
+  readonly streamingFetch: typeof fetch;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly stats: HubStats;
+  /** X-Error-Code of recent failed responses, by URL (see errors.ts). */
+  readonly errorCodes: Map<string, string>;
+  /** `{ accessToken, hubUrl, fetch }` to spread into @huggingface/hub calls. */
+  credentials(): { accessToken?: string; hubUrl: string; fetch: typeof fetch };
+  /** Authorization header for our own REST calls. */
+  authHeaders(): Record<string, string>;
+  readonly hasToken: boolean;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function createHubClient(options: HubClientOptions = {}): HubClient {
+  const hubUrl = (options.hubUrl ?? process.env.HF_ENDPOINT ?? HUB_URL).replace(/\/+$/, "");
+  const baseFetch = options.fetch ?? globalThis.fetch;
+  const sleep = options.sleep ?? defaultSleep;
+  const retry = {
+    maxRetries: options.retry?.maxRetries ?? 5,
+    baseDelayMs: options.retry?.baseDelayMs ?? 500,
+    maxDelayMs: options.retry?.maxDelayMs ?? 30_000,
+    maxRateLimitWaitMs: options.retry?.maxRateLimitWaitMs ?? 300_000,
+  };
+  const stats: HubStats = { requests: 0, retries: 0, bytesReceived: 0 };
+  const errorCodes = new Map<string, string>();
+  // The token lives only in this closure.
+  const token = options.token;
+  const bufferLimit = options.bufferLimitBytes ?? 16 * 1024 * 1024;
+
+  const make = (buffer: boolean): typeof fetch =>
+    (async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+      const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+      const method = (init?.method ?? (input instanceof Request ? input.method : "GET")).toUpperCase();
+      const body = init?.body;
+      const replayable = body === undefined || body === null || typeof body === "string" || body instanceof Blob || body instanceof ArrayBuffer || ArrayBuffer.isView(body) || body instanceof URLSearchParams;
+      const safeToRepeat = replayable && isIdempotent(method, url);
+      const hasRange = new Headers(init?.headers).has("range");
+      for (let attempt = 0; ; attempt++) {
+        stats.requests++;
+        const last = attempt >= retry.maxRetries;
+        let res: Response;
+        try {
+          res = await baseFetch(input, init);
+        } catch (err) {
+          if (last || !safeToRepeat || isAbort(err)) throw err;
+          await backoff(attempt, `connection failed: ${(err as Error).message}`);
+          continue;
+        }
+        if (res.status === 429 && replayable && !last) {
+          const hinted = rateLimitDelayMs(res.headers);
+          if (hinted !== undefined && hinted > retry.maxRateLimitWaitMs) return res;
+          await res.body?.cancel().catch(() => undefined);
+          await backoff(attempt, "HTTP 429", hinted);
+          continue;
+        }
+        if ([500, 502, 503, 504].includes(res.status) && safeToRepeat && !last) {
+          await res.body?.cancel().catch(() => undefined);
+          await backoff(attempt, `HTTP ${res.status}`);
+          continue;
+        }
+        if (!res.ok) {
+          const code = res.headers.get("x-error-code");
+          if (code) {
+            if (errorCodes.size > 200) errorCodes.clear();
+            errorCodes.set(res.url || url, code);
+          }
+          return res;
+        }
+        if (!buffer || method === "HEAD" || res.status === 204) return res;
+        const length = Number(res.headers.get("content-length") ?? NaN);
+        if (!(hasRange || (Number.isFinite(length) && length <= bufferLimit)) || (Number.isFinite(length) && length > bufferLimit)) return res;
+        // Buffer, so that a cut connection is detected (and retried) here rather than deep in a caller.
+        let data: ArrayBuffer;
+        try {
+          data = await res.arrayBuffer();
+        } catch (err) {
+          if (last || !safeToRepeat) throw err;
+          await backoff(attempt, `body cut short: ${(err as Error).message}`);
+          continue;
+        }
+        if (Number.isFinite(length) && data.byteLength !== length) {
+          if (last || !safeToRepeat) throw new TypeError(`terminated: body of ${url} was ${data.byteLength} bytes, expected ${length}`);
+          await backoff(attempt, `body cut short (${data.byteLength}/${length} bytes)`);
+          continue;
+        }
+        stats.bytesReceived += data.byteLength;
+        const copy = new Response(data, { status: res.status, statusText: res.statusText, headers: res.headers });
+        Object.defineProperty(copy, "url", { value: res.url || url });
+        return copy;
+      }
+
+      async function backoff(attempt: number, reason: string, hintedMs?: number): Promise<void> {
+        const exp = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt);
+        const delayMs = hintedMs !== undefined ? hintedMs : Math.round(exp / 2 + (Math.random() * exp) / 2);
+        stats.retries++;
+        options.onRetry?.({ url, method, attempt: attempt + 1, delayMs, reason });
+        await sleep(delayMs);
+      }
+    }) as typeof fetch;
+
+  const client: HubClient = {
+    hubUrl,
+    useXet: options.useXet ?? false,
+    fetch: make(true),
+    streamingFetch: make(false),
+    sleep,
+    stats,
+    errorCodes,
+    hasToken: Boolean(token),
+    credentials() {
+      return { ...(token ? { accessToken: token } : {}), hubUrl, fetch: client.fetch };
+    },
+    authHeaders(): Record<string, string> {
+      return token ? { Authorization: `Bearer ${token}` } : {};
+    },
+  };
+  // Keep the token out of util.inspect / JSON of the client.
+  Object.defineProperty(client, "toJSON", { value: () => ({ hubUrl, hasToken: Boolean(token) }), enumerable: false });
+  return client;
+}
+
+/** Requests that may be repeated without doing something twice. */
+function isIdempotent(method: string, url: string): boolean {
+  if (method === "GET" || method === "HEAD" || method === "PUT" || method === "OPTIONS") return true;
+  if (method !== "POST") return false;
+  const path = safePath(url);
+  return /\/preupload\/|\/info\/lfs\/objects\/batch$|\/__lfs\/verify$|\/verify$/.test(path);
+}
+
+function safePath(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url;
+  }
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && err.name === "AbortError";
+}
+
+/**
+ * The wait a 429 asks for, in ms: `RateLimit: "api";r=0;t=55` (IETF draft the Hub uses),
+ * else `Retry-After` as seconds or an HTTP date; undefined when neither is given.
+ */
+export function rateLimitDelayMs(headers: Headers, now = Date.now()): number | undefined {
+  const rl = headers.get("ratelimit");
+  if (rl) {
+    const m = /(?:^|[;,\s])t=(\d+(?:\.\d+)?)/.exec(rl);
+    if (m) return Math.round(Number(m[1]) * 1000);
+  }
+  const ra = headers.get("retry-after");
+  if (ra) {
+    if (/^\s*\d+(\.\d+)?\s*$/.test(ra)) return Math.round(Number(ra) * 1000);
+    const date = Date.parse(ra);
+    if (!Number.isNaN(date)) return Math.max(0, date - now);
+  }
+  return undefined;
+}

@@ -1,0 +1,176 @@
+/**
+ * Typed Hub errors. Every operation in src/hub/ turns failures into one of these, with a
+ * message naming the operation, repo, revision and file. Messages and fields never contain
+ * the access token (URLs the Hub answers never carry it, and nothing here reads headers).
+ *
+ * All extend UserError: a missing repo, a refused token or a gated model is something the
+ * user fixes, so the CLI prints the message without a stack.
+ */
+import { HubApiError, InvalidApiResponseFormatError, SafetensorParseError } from "@huggingface/hub";
+import { UserError } from "../util/errors.js";
+import { SafetensorsError } from "../safetensors/header.js";
+
+export interface HubErrorContext {
+  /** What was being done, e.g. "model info", "download". */
+  op: string;
+  repo?: string;
+  revision?: string;
+  path?: string;
+}
+
+export class HubError extends UserError {
+  readonly status: number | undefined;
+  readonly repo: string | undefined;
+  readonly path: string | undefined;
+  readonly revision: string | undefined;
+  /** The Hub's X-Error-Code, when it sent one (RepoNotFound, EntryNotFound, GatedRepo…). */
+  readonly code: string | undefined;
+  constructor(message: string, init: { status?: number; ctx?: HubErrorContext; code?: string; cause?: unknown; exitCode?: number } = {}) {
+    super(message, { cause: init.cause, exitCode: init.exitCode ?? 3 });
+    this.name = "HubError";
+    this.status = init.status;
+    this.repo = init.ctx?.repo;
+    this.path = init.ctx?.path;
+    this.revision = init.ctx?.revision;
+    this.code = init.code;
+  }
+}
+
+/** 401/403 that is not a gate: no token, a bad token, or a token without write access. */
+export class HubAuthError extends HubError {
+  constructor(...args: ConstructorParameters<typeof HubError>) {
+    super(...args);
+    this.name = "HubAuthError";
+  }
+}
+
+/** The repo is gated and this token (or no token) has not been granted access. */
+export class HubGatedError extends HubError {
+  constructor(...args: ConstructorParameters<typeof HubError>) {
+    super(...args);
+    this.name = "HubGatedError";
+  }
+}
+
+/** Repo, revision or file not found (or private and invisible to this token). */
+export class HubNotFoundError extends HubError {
+  constructor(...args: ConstructorParameters<typeof HubError>) {
+    super(...args);
+    this.name = "HubNotFoundError";
+  }
+}
+
+/** Still rate-limited after the retries allowed. `retryAfterMs` is the Hub's last hint. */
+export class HubRateLimitError extends HubError {
+  retryAfterMs: number | undefined;
+  constructor(...args: ConstructorParameters<typeof HubError>) {
+    super(...args);
+    this.name = "HubRateLimitError";
+  }
+}
+
+/** 5xx still failing after retries. */
+export class HubServerError extends HubError {
+  constructor(...args: ConstructorParameters<typeof HubError>) {
+    super(...args);
+    this.name = "HubServerError";
+  }
+}
+
+/** The connection failed or a body arrived short, after retries. */
+export class HubTransferError extends HubError {
+  constructor(...args: ConstructorParameters<typeof HubError>) {
+    super(...args);
+    this.name = "HubTransferError";
+  }
+}
+
+/** The repo has its discussions (community tab) turned off. */
+export class HubDiscussionsDisabledError extends HubError {
+  constructor(...args: ConstructorParameters<typeof HubError>) {
+    super(...args);
+    this.name = "HubDiscussionsDisabledError";
+  }
+}
+
+/** 409: e.g. the repo already exists. */
+export class HubConflictError extends HubError {
+  constructor(...args: ConstructorParameters<typeof HubError>) {
+    super(...args);
+    this.name = "HubConflictError";
+  }
+}
+
+export function describeTarget(ctx: HubErrorContext): string {
+  let s = ctx.repo ?? "the Hub";
+  if (ctx.revision) s += `@${ctx.revision}`;
+  if (ctx.path) s += ` file "${ctx.path}"`;
+  return s;
+}
+
+/** Strips what the library appends ("URL: …. Request ID: …") to keep messages short; keeps no query strings. */
+function serverMessage(err: HubApiError): string {
+  const data = err.data as { error?: unknown; message?: unknown } | undefined;
+  const fromBody = typeof data?.error === "string" ? data.error : typeof data?.message === "string" ? data.message : "";
+  return fromBody.trim();
+}
+
+/**
+ * Converts anything thrown while talking to the Hub into a typed error. `errorCodes` maps a
+ * response URL to the X-Error-Code the Hub sent with it (recorded by the client's fetch, since
+ * the library's HubApiError keeps no headers).
+ */
+export function toHubError(err: unknown, ctx: HubErrorContext, errorCodes?: Map<string, string>): Error {
+  if (err instanceof HubError || err instanceof SafetensorsError) return err;
+  const target = describeTarget(ctx);
+  if (err instanceof SafetensorParseError) {
+    return new SafetensorsError(`${ctx.repo ?? "hub"}/${ctx.path ?? ""}`.replace(/\/$/, ""), err.message.replace(/^Failed to parse file [^:]*: /, ""));
+  }
+  if (err instanceof HubApiError) {
+    const status = err.statusCode;
+    const code = errorCodes?.get(err.url);
+    const said = serverMessage(err);
+    const detail = said ? ` The Hub said: "${said}".` : "";
+    const init = { status, ctx, code, cause: err };
+    const gated = code === "GatedRepo" || /restricted|gated|authorized list/i.test(said);
+    if (status === 401 || status === 403) {
+      if (gated) return new HubGatedError(`${ctx.op}: ${target} is gated and ${status === 401 ? "no token was given" : "this token has not been granted access"}; accept the model's conditions on the Hub with the account whose token the bot uses.${detail}`, init);
+      if (/discussions are disabled/i.test(said)) return new HubDiscussionsDisabledError(`${ctx.op}: ${target} has discussions disabled.${detail}`, init);
+      if (code === "RepoNotFound") return new HubNotFoundError(`${ctx.op}: ${target} not found (or private and not visible without a valid token).${detail}`, init);
+      return new HubAuthError(`${ctx.op}: the Hub refused access to ${target} (HTTP ${status}); check that a token is set and has ${ctx.op.match(/commit|create|upload|comment|discussion/) ? "write" : "read"} access.${detail}`, init);
+    }
+    if (status === 404) {
+      const what = code === "EntryNotFound" ? "file not found" : code === "RevisionNotFound" ? "revision not found" : "not found (or private and not visible to this token)";
+      return new HubNotFoundError(`${ctx.op}: ${target}: ${what}.${detail}`, init);
+    }
+    if (status === 409) return new HubConflictError(`${ctx.op}: ${target}: conflict (HTTP 409).${detail}`, init);
+    if (status === 429) return new HubRateLimitError(`${ctx.op}: ${target}: still rate-limited by the Hub (HTTP 429) after retrying; try again later.${detail}`, init);
+    if (status >= 500) return new HubServerError(`${ctx.op}: ${target}: the Hub failed with HTTP ${status} after retrying.${detail}`, init);
+    return new HubError(`${ctx.op}: ${target}: HTTP ${status}.${detail}`, init);
+  }
+  if (err instanceof InvalidApiResponseFormatError) {
+    return new HubError(`${ctx.op}: ${target}: unexpected response from the Hub (${err.message})`, { ctx, cause: err });
+  }
+  if (err instanceof TypeError && /fetch failed|terminated|network|socket|ECONN|other side closed/i.test(`${err.message} ${String((err as { cause?: unknown }).cause ?? "")}`)) {
+    return new HubTransferError(`${ctx.op}: ${target}: connection to the Hub failed (${err.message}${(err as { cause?: { code?: string } }).cause?.code ? `, ${(err as { cause?: { code?: string } }).cause!.code}` : ""})`, { ctx, cause: err });
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/**
+ * A HubApiError from a failed Response, as the library's (unexported) createApiError builds
+ * it: message from the JSON `error`/`message`, `data` the parsed body. For our own REST calls.
+ */
+export async function apiErrorFrom(res: Response): Promise<HubApiError> {
+  const err = new HubApiError(res.url, res.status, res.headers.get("X-Request-Id") ?? undefined);
+  err.message = `Api error with status ${res.status}`;
+  const text = await res.text().catch(() => "");
+  try {
+    const json = JSON.parse(text) as { error?: string; message?: string };
+    err.message = json.error || json.message || err.message;
+    err.data = json as HubApiError["data"];
+  } catch {
+    err.data = { message: text };
+  }
+  return err;
+}
