@@ -24,6 +24,8 @@ export interface HubByteSourceParams {
   etag?: string;
   /** Bytes to fetch at once on a read from offset 0 (0 = exact reads only). */
   readAheadBytes?: number;
+  /** Looks up size/etag lazily (e.g. from a shared listing) when `size` is not given. */
+  lookup?: () => Promise<{ size: number; etag?: string } | undefined>;
 }
 
 export class HubByteSource implements ByteSource {
@@ -47,7 +49,12 @@ export class HubByteSource implements ByteSource {
 
   private getBlob(): Promise<Blob> {
     this.blob ??= (async () => {
-      const { client, repo, path, revision, size, etag } = this.params;
+      const { client, repo, path, revision } = this.params;
+      let { size, etag } = this.params;
+      if (size === undefined && this.params.lookup) {
+        const found = await this.params.lookup();
+        if (found) ({ size, etag } = found);
+      }
       let downloadInfo: FileDownloadInfoOutput | undefined;
       if (size !== undefined) {
         const rev = encodeURIComponent(revision ?? "main");

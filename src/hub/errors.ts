@@ -124,7 +124,9 @@ export function toHubError(err: unknown, ctx: HubErrorContext, errorCodes?: Map<
   if (err instanceof HubError || err instanceof SafetensorsError) return err;
   const target = describeTarget(ctx);
   if (err instanceof SafetensorParseError) {
-    return new SafetensorsError(`${ctx.repo ?? "hub"}/${ctx.path ?? ""}`.replace(/\/$/, ""), err.message.replace(/^Failed to parse file [^:]*: /, ""));
+    const m = /^Failed to parse file ([^:]*): ([\s\S]*)$/.exec(err.message);
+    const path = ctx.path ?? m?.[1];
+    return new SafetensorsError(`${ctx.repo ?? "hub"}${path ? `/${path}` : ""}`, m ? m[2]! : err.message);
   }
   if (err instanceof HubApiError) {
     const status = err.statusCode;

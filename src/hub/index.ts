@@ -22,3 +22,4 @@ export { listDiscussions } from "./list-discussions.js";
 export { createDiscussion } from "./create-discussion.js";
 export { commentDiscussion, getDiscussion } from "./comment-discussion.js";
 export { findDiscussion, postToThread } from "./find-discussion.js";
+export { hubFileAccess, type HubFileAccess } from "./file-access.js";
