@@ -1,0 +1,289 @@
+/**
+ * A loaded model folder: the ONNX session, the tokenizer and chat template, and the
+ * operations the rest of the project needs — batched generation with the KV cache, full
+ * logits of a token sequence, reward scores. Runs blocking ONNX calls: the public API
+ * (index.ts) drives it from a worker thread; tests and the worker use it directly.
+ */
+import { readModelConfig } from "../checkpoint/config.js";
+import { openModelWeights } from "../checkpoint/weights.js";
+import { UserError } from "../util/errors.js";
+import type { ArchSpec } from "./arch.js";
+import { ModelRunner, type KvCache, type SessionOptions } from "./runner.js";
+import { sampleToken, seededRandom, type SamplingOptions } from "./sampling.js";
+import { ModelTokenizer, type Prompt } from "./tokenizer.js";
+
+export interface LoadOptions extends SessionOptions {}
+
+export interface Generation {
+  /** The generated text, special tokens removed, cut before any stop string. */
+  text: string;
+  /** The generated token ids (the stop token included when one ended the sequence). */
+  tokenIds: number[];
+  /** The prompt's token ids as the model saw them. */
+  promptTokenIds: number[];
+  finishReason: "stop" | "length";
+}
+
+export interface Logits {
+  /** Row-major [dims[0], dims[1]]: one row per input position. */
+  values: Float32Array;
+  dims: [number, number];
+}
+
+export interface GenerationStats {
+  prefillTokens: number;
+  prefillMs: number;
+  decodeTokens: number;
+  decodeMs: number;
+}
+
+export interface ScorePair {
+  prompt: Prompt;
+  response: string;
+}
+
+async function loadRunner(dir: string, options: LoadOptions, expect: "causal" | "reward"): Promise<ModelRunner> {
+  const config = await readModelConfig(dir);
+  const weights = await openModelWeights(dir);
+  try {
+    const runner = await ModelRunner.create(config, weights, options);
+    if (runner.spec.head !== expect) {
+      await runner.close();
+      throw new UserError(
+        `${dir}: ${runner.spec.architecture} is ${expect === "causal" ? "a sequence-classification (reward) model, not a causal LM" : "a causal LM, not a sequence-classification reward model"}`,
+      );
+    }
+    return runner;
+  } finally {
+    await weights.close();
+  }
+}
+
+export class CausalLMEngine {
+  /** Timings of the last generate call. */
+  lastStats: GenerationStats = { prefillTokens: 0, prefillMs: 0, decodeTokens: 0, decodeMs: 0 };
+
+  private constructor(
+    readonly runner: ModelRunner,
+    readonly tokenizer: ModelTokenizer,
+  ) {}
+
+  static async load(dir: string, options: LoadOptions = {}): Promise<CausalLMEngine> {
+    const tokenizer = await ModelTokenizer.load(dir);
+    return new CausalLMEngine(await loadRunner(dir, options, "causal"), tokenizer);
+  }
+
+  get spec(): ArchSpec {
+    return this.runner.spec;
+  }
+
+  encode(prompt: Prompt, chatTemplate?: boolean): number[] {
+    return this.tokenizer.encodePrompt(prompt, chatTemplate);
+  }
+
+  async generate(prompts: Prompt[], options: SamplingOptions = {}): Promise<Generation[]> {
+    const promptIds = prompts.map((p) => this.encode(p, options.chatTemplate));
+    const generated = await this.generateTokenIds(promptIds, options);
+    return generated.map((g, i) => {
+      let text = this.tokenizer.decode(g.tokenIds, true);
+      let finishReason = g.finishReason;
+      for (const s of options.stop ?? []) {
+        const at = s ? text.indexOf(s) : -1;
+        if (at >= 0) {
+          text = text.slice(0, at);
+          finishReason = "stop";
+        }
+      }
+      return { text, tokenIds: g.tokenIds, promptTokenIds: promptIds[i], finishReason };
+    });
+  }
+
+  /** Generation from token ids, in batches of `batchSize` prompts (left padding). */
+  async generateTokenIds(promptIds: number[][], options: SamplingOptions = {}): Promise<{ tokenIds: number[]; finishReason: "stop" | "length" }[]> {
+    const batchSize = Math.max(1, options.batchSize ?? 8);
+    const stats: GenerationStats = { prefillTokens: 0, prefillMs: 0, decodeTokens: 0, decodeMs: 0 };
+    const out: { tokenIds: number[]; finishReason: "stop" | "length" }[] = [];
+    for (let start = 0; start < promptIds.length; start += batchSize) {
+      out.push(...(await this.generateBatch(promptIds.slice(start, start + batchSize), start, options, stats)));
+    }
+    this.lastStats = stats;
+    return out;
+  }
+
+  private async generateBatch(prompts: number[][], firstIndex: number, options: SamplingOptions, stats: GenerationStats) {
+    const spec = this.runner.spec;
+    const maxNew = options.maxNewTokens ?? 256;
+    const useCache = (options.useCache ?? true) && this.runner.cache;
+    const stopIds = new Set([...(options.ignoreEos ? [] : this.tokenizer.eosIds), ...(options.stopTokenIds ?? [])]);
+    const pad = this.tokenizer.padId ?? this.tokenizer.eosIds[0] ?? 0;
+    const B = prompts.length;
+    if (prompts.some((p) => p.length === 0)) throw new UserError("a prompt encodes to no tokens");
+    const longest = Math.max(...prompts.map((p) => p.length));
+    const randoms = prompts.map((_, i) => seededRandom(options.seed ?? 0, firstIndex + i));
+    const counts = prompts.map(() => new Map<number, number>());
+    const generated: number[][] = prompts.map(() => []);
+    const done = prompts.map(() => false);
+    const finish: ("stop" | "length")[] = prompts.map(() => "length");
+    // Left padding: row b is [pad × (longest − len), prompt]; positions count real tokens only.
+    const rows = prompts.map((p) => [...new Array(longest - p.length).fill(pad), ...p]);
+    const masks = prompts.map((p) => [...new Array(longest - p.length).fill(0), ...p.map(() => 1)]);
+    const positionOf = (b: number, column: number) => Math.max(0, column - (longest - prompts[b].length));
+
+    let past: KvCache | null = null;
+    let stepInput = rows.map((r) => r.slice());
+    let stepStart = 0; // column of stepInput's first token
+    for (let step = 0; step < maxNew && !done.every(Boolean); step++) {
+      const seq = stepInput[0].length;
+      const t0 = performance.now();
+      const { values, dims, present } = await this.runner.forward({
+        batch: B,
+        seq,
+        inputIds: stepInput.flat(),
+        attentionMask: masks.flat(),
+        positionIds: stepInput.flatMap((r, b) => r.map((_, j) => positionOf(b, stepStart + j))),
+        keep: 1,
+        past,
+      });
+      const ms = performance.now() - t0;
+      if (step === 0) {
+        stats.prefillTokens += B * seq;
+        stats.prefillMs += ms;
+      } else {
+        stats.decodeTokens += B;
+        stats.decodeMs += ms;
+      }
+      const vocab = dims[2];
+      const next: number[] = [];
+      for (let b = 0; b < B; b++) {
+        if (done[b]) {
+          next.push(pad);
+          continue;
+        }
+        const token = sampleToken(values, b * vocab, Math.min(vocab, spec.vocab), counts[b], options, randoms[b]);
+        generated[b].push(token);
+        counts[b].set(token, (counts[b].get(token) ?? 0) + 1);
+        if (stopIds.has(token)) {
+          done[b] = true;
+          finish[b] = "stop";
+        } else if (options.stop?.length) {
+          const text = this.tokenizer.decode(generated[b], true);
+          if (options.stop.some((s) => s && text.includes(s))) {
+            done[b] = true;
+            finish[b] = "stop";
+          }
+        }
+        next.push(token);
+      }
+      for (let b = 0; b < B; b++) {
+        rows[b].push(next[b]);
+        masks[b].push(1);
+      }
+      if (useCache) {
+        past = present;
+        stepStart = rows[0].length - 1;
+        stepInput = next.map((t) => [t]);
+      } else {
+        stepInput = rows.map((r) => r.slice());
+      }
+    }
+    return generated.map((tokenIds, b) => ({ tokenIds, finishReason: finish[b] }));
+  }
+
+  /** Logits [seq, vocab] for every position of one token sequence (no padding, no cache reuse). */
+  async logits(tokenIds: number[]): Promise<Logits> {
+    if (tokenIds.length === 0) throw new UserError("no token ids given");
+    const { values, dims } = await this.runner.forward({
+      batch: 1,
+      seq: tokenIds.length,
+      inputIds: tokenIds,
+      attentionMask: tokenIds.map(() => 1),
+      positionIds: tokenIds.map((_, i) => i),
+      keep: tokenIds.length,
+    });
+    return { values, dims: [dims[1], dims[2]] };
+  }
+
+  close(): Promise<void> {
+    return this.runner.close();
+  }
+}
+
+export class RewardEngine {
+  private constructor(
+    readonly runner: ModelRunner,
+    readonly tokenizer: ModelTokenizer,
+  ) {}
+
+  static async load(dir: string, options: LoadOptions = {}): Promise<RewardEngine> {
+    const tokenizer = await ModelTokenizer.load(dir);
+    return new RewardEngine(await loadRunner(dir, options, "reward"), tokenizer);
+  }
+
+  get spec(): ArchSpec {
+    return this.runner.spec;
+  }
+
+  /** The conversation (user prompt, assistant response) through the reward model's chat template. */
+  encodePair(pair: ScorePair): number[] {
+    return this.tokenizer.encodeConversation(pair.prompt, pair.response);
+  }
+
+  /** Reward (label 0) of each pair. */
+  async score(pairs: ScorePair[], options: { batchSize?: number } = {}): Promise<number[]> {
+    const scores = await this.scoreTokenIds(pairs.map((p) => this.encodePair(p)), options);
+    return scores.map((s) => s[0]);
+  }
+
+  /**
+   * All labels' scores of token sequences, read at each sequence's last non-padding token as
+   * transformers' *ForSequenceClassification does. Right padding with the pad token, so
+   * positions are 0… as transformers computes them when not given.
+   */
+  async scoreTokenIds(sequences: number[][], options: { batchSize?: number } = {}): Promise<number[][]> {
+    const batchSize = Math.max(1, options.batchSize ?? 8);
+    const pad = this.tokenizer.padId ?? this.runner.spec.padTokenId;
+    const out: number[][] = [];
+    for (let start = 0; start < sequences.length; start += batchSize) {
+      const batch = sequences.slice(start, start + batchSize);
+      if (batch.some((s) => s.length === 0)) throw new UserError("a conversation encodes to no tokens");
+      const S = Math.max(...batch.map((s) => s.length));
+      const ids = batch.map((s) => [...s, ...new Array(S - s.length).fill(pad ?? 0)]);
+      const { values, dims } = await this.runner.forward({
+        batch: batch.length,
+        seq: S,
+        inputIds: ids.flat(),
+        attentionMask: batch.flatMap((s) => [...s.map(() => 1), ...new Array(S - s.length).fill(0)]),
+        positionIds: batch.flatMap(() => Array.from({ length: S }, (_, i) => i)),
+      });
+      const labels = dims[2];
+      batch.forEach((s, b) => {
+        // transformers ≥ 4.48: the rightmost token that is not pad_token_id (the last token when there is none).
+        let last = s.length - 1;
+        if (pad !== null) {
+          last = -1;
+          for (let i = 0; i < S; i++) if (ids[b][i] !== pad) last = i;
+          if (last < 0) last = s.length - 1;
+        }
+        out.push(Array.from(values.subarray((b * S + last) * labels, (b * S + last + 1) * labels)));
+      });
+    }
+    return out;
+  }
+
+  /** Per-token scores [seq, num_labels] of one sequence (the head before pooling). */
+  async logits(tokenIds: number[]): Promise<Logits> {
+    if (tokenIds.length === 0) throw new UserError("no token ids given");
+    const { values, dims } = await this.runner.forward({
+      batch: 1,
+      seq: tokenIds.length,
+      inputIds: tokenIds,
+      attentionMask: tokenIds.map(() => 1),
+      positionIds: tokenIds.map((_, i) => i),
+    });
+    return { values, dims: [dims[1], dims[2]] };
+  }
+
+  close(): Promise<void> {
+    return this.runner.close();
+  }
+}
