@@ -1,0 +1,192 @@
+/**
+ * `checkPair`: is θ1 (the aligned model) mode-connected to θ0 (its SFT parent), so that
+ * ExPO can extrapolate θ2 = θ1 + α(θ1 − θ0)? Reads kilobytes — config, tokenizer, card,
+ * safetensors headers and a sample of tensor rows by range — and returns a Verdict with
+ * every reason in words and numbers. See docs/check.md.
+ *
+ * Errors: a model that cannot be reached (not found, gated, no access, rate-limited past the
+ * retries) throws the Hub layer's typed error (a UserError) — the check could not run. A model
+ * that can be reached but is unusable (broken config, hostile or truncated safetensors
+ * header, bad shard index) is a `refuse` reason: the pair cannot be extrapolated.
+ */
+import { parseModelConfig, type ModelConfig } from "../../checkpoint/config.js";
+import { openModelWeightsFrom, type ModelWeights } from "../../checkpoint/weights.js";
+import { SafetensorsError } from "../../safetensors/header.js";
+import { ShardIndexError } from "../../safetensors/shard-index.js";
+import { HubError } from "../../hub/errors.js";
+import { UserError } from "../../util/errors.js";
+import { baseModelHints } from "./base-hints.js";
+import { cardFromMetadata, parseCard, type CardInfo } from "./card.js";
+import { checkLineage } from "./lineage.js";
+import { aggregate, judgeWeights, measureSamples, planSamples } from "./sample.js";
+import { resolveModel, type HubSettings, type ModelSource } from "./source.js";
+import { compareConfigs, compareTensors } from "./structure.js";
+import { resolveThresholds, type Thresholds } from "./thresholds.js";
+import { compareTokenizers } from "./tokenizer.js";
+import { sortReasons, verdictOf, type ModelSummary, type Reason, type TensorStat, type Verdict } from "./types.js";
+
+export interface CheckPairOptions {
+  /** θ0, the SFT checkpoint: a local folder or `owner/name[@revision]`. */
+  sft: string;
+  /** θ1, the DPO/RLHF model trained from θ0. */
+  aligned: string;
+  /** Hub ids for local folders, so lineage can be compared (`--sft-id`, `--aligned-id`). */
+  sftId?: string;
+  alignedId?: string;
+  /** Overrides of DEFAULT_THRESHOLDS (validated). */
+  thresholds?: Partial<Thresholds>;
+  /** Hub URL (else HF_ENDPOINT, else huggingface.co), token, fetch, retry policy. */
+  hub?: HubSettings;
+}
+
+interface Side {
+  source: ModelSource;
+  config: ModelConfig | null;
+  configError: string | null;
+  tokenizerJson: string | null;
+  tokenizerConfig: Record<string, unknown> | null;
+  hasChatTemplateFile: boolean;
+  card: CardInfo;
+  weights: ModelWeights | null;
+  weightsError: string | null;
+}
+
+const CHAT_TEMPLATE_FILES = ["chat_template.jinja", "chat_template.json"];
+
+/** An error that says the model content is broken (→ refuse), as opposed to unreachable (→ throw). */
+function isContentError(err: unknown): boolean {
+  if (err instanceof HubError) return false;
+  return err instanceof SafetensorsError || err instanceof ShardIndexError || err instanceof UserError || err instanceof SyntaxError || err instanceof RangeError;
+}
+
+async function readSide(source: ModelSource): Promise<Side> {
+  const { access } = source;
+  source.counter.phase = "files";
+  // Sequential: keeps per-request counting exact and the Hub load gentle.
+  const configText = await access.readText("config.json");
+  let config: ModelConfig | null = null;
+  let configError: string | null = null;
+  if (configText === null) configError = "config.json is missing";
+  else {
+    try {
+      config = parseModelConfig(configText, `${source.label}/config.json`);
+    } catch (err) {
+      configError = (err as Error).message;
+    }
+  }
+  const tokenizerJson = await access.readText("tokenizer.json");
+  const tcText = await access.readText("tokenizer_config.json");
+  let tokenizerConfig: Record<string, unknown> | null = null;
+  if (tcText !== null) {
+    try {
+      const parsed = JSON.parse(tcText) as unknown;
+      if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) tokenizerConfig = parsed as Record<string, unknown>;
+    } catch {
+      tokenizerConfig = null;
+    }
+  }
+  let hasChatTemplateFile = false;
+  if (!(typeof tokenizerConfig?.chat_template === "string" || Array.isArray(tokenizerConfig?.chat_template))) {
+    for (const f of CHAT_TEMPLATE_FILES) if (await access.exists(f)) hasChatTemplateFile = true;
+  }
+  const card = source.cardData ? cardFromMetadata(source.cardData) : parseCard(await access.readText("README.md"));
+
+  source.counter.phase = "headers";
+  let weights: ModelWeights | null = null;
+  let weightsError: string | null = null;
+  try {
+    weights = await openModelWeightsFrom(access);
+  } catch (err) {
+    if (!isContentError(err)) throw err;
+    weightsError = (err as Error).message;
+  }
+  return { source, config, configError, tokenizerJson, tokenizerConfig, hasChatTemplateFile, card, weights, weightsError };
+}
+
+function summary(side: Side): ModelSummary {
+  const w = side.weights;
+  return {
+    ref: side.source.ref,
+    kind: side.source.kind,
+    id: side.source.id,
+    revision: side.source.revision,
+    sha: side.source.sha,
+    shards: w?.files.length ?? 0,
+    tensors: w?.tensors.size ?? 0,
+    parameters: w?.parameterCount() ?? 0,
+    dataBytes: w?.totalBytes() ?? 0,
+  };
+}
+
+export async function checkPair(options: CheckPairOptions): Promise<Verdict> {
+  const started = Date.now();
+  const thresholds = resolveThresholds(options.thresholds ?? {});
+  const [s0, s1] = await Promise.all([
+    resolveModel(options.sft, { id: options.sftId, hub: options.hub, role: "θ0" }),
+    resolveModel(options.aligned, { id: options.alignedId, hub: options.hub, role: "θ1" }),
+  ]);
+  let side0: Side | null = null;
+  let side1: Side | null = null;
+  try {
+    const settled = await Promise.allSettled([readSide(s0), readSide(s1)]);
+    side0 = settled[0].status === "fulfilled" ? settled[0].value : null;
+    side1 = settled[1].status === "fulfilled" ? settled[1].value : null;
+    for (const r of settled) if (r.status === "rejected") throw r.reason;
+    if (!side0 || !side1) throw new Error("unreachable");
+    const reasons: Reason[] = [];
+
+    // Lineage (θ1's card) and base-model hints (θ0).
+    const { lineage, reasons: lineageReasons } = checkLineage(side1.card, s0.id, s1.label);
+    reasons.push(...lineageReasons);
+    reasons.push(...baseModelHints({ label: s0.label, card: side0.card, tokenizerConfig: side0.tokenizerConfig, hasChatTemplateFile: side0.hasChatTemplateFile, config: side0.config as Record<string, unknown> | null }));
+
+    // Structure.
+    for (const [label, side] of [["θ0", side0], ["θ1", side1]] as const) {
+      if (side.configError) reasons.push({ level: "refuse", code: "config-unreadable", message: `${label} (${side.source.label}): ${side.configError}; the architecture cannot be checked.`, numbers: {} });
+      if (side.weightsError) reasons.push({ level: "refuse", code: "weights-unreadable", message: `${label}'s weights cannot be read: ${side.weightsError}`, numbers: {} });
+    }
+    if (side0.config && side1.config) reasons.push(...compareConfigs(side0.config, side1.config));
+    reasons.push(...compareTokenizers(side0.tokenizerJson, side1.tokenizerJson));
+
+    let tensors: TensorStat[] = [];
+    let overall: Verdict["overall"] = null;
+    if (side0.weights && side1.weights) {
+      const { reasons: tensorReasons, comparable } = compareTensors(side0.weights, side1.weights);
+      reasons.push(...tensorReasons);
+      const plan = planSamples(side0.weights, side1.weights, comparable, thresholds);
+      s0.counter.phase = "samples";
+      s1.counter.phase = "samples";
+      try {
+        const measured = await measureSamples(side0.weights, side1.weights, plan);
+        tensors = measured.stats;
+        overall = aggregate(tensors);
+        reasons.push(...judgeWeights(tensors, overall, measured.nonFinite, thresholds));
+      } catch (err) {
+        if (!isContentError(err)) throw err;
+        reasons.push({ level: "refuse", code: "weights-unreadable", message: `Sampled tensors could not be read: ${(err as Error).message}`, numbers: {} });
+      }
+    }
+
+    const sft = summary(side0);
+    const aligned = summary(side1);
+    const u0 = s0.counter.summary(sft.dataBytes, s0.http());
+    const u1 = s1.counter.summary(aligned.dataBytes, s1.http());
+    const totalData = sft.dataBytes + aligned.dataBytes;
+    const sorted = sortReasons(reasons);
+    return {
+      schema: "expo-bot/verdict@1",
+      verdict: verdictOf(sorted),
+      sft,
+      aligned,
+      reasons: sorted,
+      lineage,
+      tensors,
+      overall,
+      usage: { bytes: u0.bytes + u1.bytes, requests: u0.requests + u1.requests, sft: u0, aligned: u1, fraction: totalData > 0 ? (u0.bytes + u1.bytes) / totalData : 0 },
+      thresholds,
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    await Promise.all([side0?.weights?.close(), side1?.weights?.close()]);
+  }
+}
