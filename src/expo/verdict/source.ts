@@ -10,7 +10,7 @@ import { stat } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { localFolderAccess, type WeightFileAccess } from "../../checkpoint/weights.js";
 import type { ByteSource } from "../../safetensors/byte-source.js";
-import { createHubClient, getModelInfo, HubByteSource, listRepoFiles, looksLikeRepoRef, parseRepoRef, readTextFile, type HubClient, type HubClientOptions, type HubFileEntry } from "../../hub/index.js";
+import { createHubClient, getModelInfo, hubFileAccess, looksLikeRepoRef, parseRepoRef, type HubClient, type HubClientOptions } from "../../hub/index.js";
 import { UserError } from "../../util/errors.js";
 import type { ModelUsage, UsageCounts } from "./types.js";
 
@@ -60,10 +60,8 @@ export interface ModelSource {
   http(): { requests: number; bytes: number } | null;
 }
 
-export interface HubSettings extends Omit<HubClientOptions, "hubUrl" | "token"> {
-  hubUrl?: string;
-  token?: string;
-}
+/** Token, Hub URL (default HF_ENDPOINT, else huggingface.co), fetch, retry policy. */
+export type HubSettings = HubClientOptions;
 
 /** Wraps a ByteSource so reads are counted: by the inner source's own counters when it keeps them (real requests, cache hits free), else one request per read. */
 function countingSource(inner: ByteSource, counter: UsageCounter): ByteSource {
@@ -135,70 +133,22 @@ function localSource(dir: string, id: string | null): ModelSource {
   };
 }
 
-/** Read-ahead for a shard's first read: enough for typical headers, ≤ 0.02 % of the shard, 4–64 KiB. */
-export function headerReadAhead(shardBytes: number): number {
-  return Math.max(4096, Math.min(65536, Math.floor(shardBytes * 0.0002)));
-}
-
 async function hubSource(ref: string, settings: HubSettings): Promise<ModelSource> {
   const { repo, revision } = parseRepoRef(ref);
-  const client: HubClient = createHubClient({ ...settings, token: settings.token, hubUrl: settings.hubUrl });
+  const client: HubClient = createHubClient(settings);
   const counter = new UsageCounter();
+  // One request: the commit sha (every later read is pinned to it), card data, gating.
   const info = await getModelInfo({ client, repo, revision });
   counter.add(0, 1);
-  const sha = info.sha;
-  let listing: HubFileEntry[] | null = null;
-  const files = new Set(info.files);
-  const sizes = async () => {
-    if (listing === null) {
-      listing = await listRepoFiles({ client, repo, revision: sha });
-      counter.add(0, 1);
-    }
-    return new Map(listing.map((e) => [e.path, e]));
-  };
-  const access: WeightFileAccess = {
-    name: `${repo}@${sha.slice(0, 12)}`,
-    async readText(file) {
-      // The listing from model info answers "is it there?" without a request.
-      if (!files.has(file)) return null;
-      return readTextFile({ client, repo, revision: sha, path: file });
-    },
-    async exists(file) {
-      return files.has(file);
-    },
-    open(file) {
-      // The size comes from the listing (no probe request); fetched lazily, once.
-      let inner: HubByteSource | null = null;
-      const get = async () => {
-        if (!inner) {
-          const entry = (await sizes()).get(file);
-          inner = new HubByteSource({ client, repo, revision: sha, path: file, size: entry?.size, etag: entry?.lfsSha256 ?? entry?.oid, readAheadBytes: headerReadAhead(entry?.size ?? 0) });
-        }
-        return inner;
-      };
-      const lazy = {
-        name: `${client.hubUrl}/${repo}/resolve/${sha}/${file}`,
-        get bytesRead() {
-          return inner?.bytesRead ?? 0;
-        },
-        get requests() {
-          return inner?.requests ?? 0;
-        },
-        size: async () => (await get()).size(),
-        read: async (offset: number, length: number) => (await get()).read(offset, length),
-        close: async () => {
-          await inner?.close();
-        },
-      };
-      return lazy;
-    },
-  };
+  // Headers are read exactly (8-byte length, then the JSON): two range requests per shard,
+  // no read-ahead, so tiny shards are not over-read.
+  const access = hubFileAccess({ client, repo, revision: info.sha });
   return {
     ref,
     kind: "hub",
     id: repo,
     revision: revision ?? null,
-    sha,
+    sha: info.sha,
     label: repo,
     access: countingAccess(access, counter),
     counter,
