@@ -5,6 +5,7 @@ import { readTextFile } from "./read-file.js";
 import { commitFiles } from "./commit.js";
 import { HubRateLimitError, HubServerError, HubAuthError } from "./errors.js";
 import { startFixture, TOKEN, type Fixture } from "./spec-helpers.js";
+import { rejectionOf } from "./spec-helpers.js";
 
 let fx: Fixture;
 beforeEach(async () => {
@@ -83,7 +84,7 @@ describe("retries", () => {
 describe("token hygiene", () => {
   it("keeps the token out of error messages and serialised errors/clients", async () => {
     fx.hub.admin.injectFault({ path: "/api/models/org/aligned", status: 401, body: JSON.stringify({ error: "Invalid credentials" }) });
-    const err = await getModelInfo({ client: fx.client, repo: "org/aligned" }).catch((e: unknown) => e as Error);
+    const err = await rejectionOf<Error>(getModelInfo({ client: fx.client, repo: "org/aligned" }));
     expect(err).toBeInstanceOf(HubAuthError);
     expect(err.message).toMatch(/org\/aligned/);
     const dump = `${err.message} ${err.stack} ${JSON.stringify(err)} ${JSON.stringify(fx.client)} ${String((err as { cause?: Error }).cause?.message)}`;

@@ -3,6 +3,7 @@ import { readJsonFile, readRequiredTextFile, readTextFile } from "./read-file.js
 import { HubError, HubGatedError, HubNotFoundError } from "./errors.js";
 import { createHubClient } from "./client.js";
 import { OTHER_TOKEN, startFixture, type Fixture } from "./spec-helpers.js";
+import { rejectionOf } from "./spec-helpers.js";
 
 let fx: Fixture;
 beforeEach(async () => {
@@ -33,11 +34,11 @@ describe("reading small files", () => {
   it("a gated repo gives HubGatedError without a token and with an unapproved token, and reads once approved", async () => {
     fx.hub.admin.setGated("org/aligned", "manual", []);
     const other = createHubClient({ token: OTHER_TOKEN, hubUrl: fx.hub.url, sleep: async () => {} });
-    const noToken = await readTextFile({ client: fx.anon, repo: "org/aligned", path: "config.json" }).catch((e: unknown) => e as HubGatedError);
+    const noToken = await rejectionOf<HubGatedError>(readTextFile({ client: fx.anon, repo: "org/aligned", path: "config.json" }));
     expect(noToken).toBeInstanceOf(HubGatedError);
     expect(noToken.status).toBe(401);
     expect(noToken.message).toMatch(/org\/aligned file "config.json" is gated/);
-    const unapproved = await readTextFile({ client: other, repo: "org/aligned", path: "config.json" }).catch((e: unknown) => e as HubGatedError);
+    const unapproved = await rejectionOf<HubGatedError>(readTextFile({ client: other, repo: "org/aligned", path: "config.json" }));
     expect(unapproved).toBeInstanceOf(HubGatedError);
     expect(unapproved.status).toBe(403);
     expect(unapproved.message).toMatch(/not in the authorized list/);

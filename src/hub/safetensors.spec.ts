@@ -7,6 +7,7 @@ import { serializeSafetensors } from "../safetensors/writer.js";
 import { openSafetensors } from "../safetensors/reader.js";
 import { HubGatedError, HubNotFoundError } from "./errors.js";
 import { f32, startFixture, tinyModel, type Fixture } from "./spec-helpers.js";
+import { rejectionOf } from "./spec-helpers.js";
 
 let fx: Fixture;
 beforeEach(async () => {
@@ -86,7 +87,7 @@ describe("hostile or truncated safetensors served by the Hub", () => {
         expect(({} as Record<string, unknown>).dtype).toBeUndefined();
         return;
       }
-      const err = await result.catch((e: unknown) => e as Error);
+      const err = await rejectionOf<Error>(result);
       expect(err).toBeInstanceOf(SafetensorsError);
       expect(err.message).toMatch(pattern);
       expect(err.message).toContain("org/aligned/resolve/main/model.safetensors");
@@ -95,7 +96,7 @@ describe("hostile or truncated safetensors served by the Hub", () => {
 
   it("the library's parseSafetensorsMetadata failure becomes a SafetensorsError too", async () => {
     fx.hub.admin.commit("org/aligned", { "model.safetensors": hostileHeader("{nope") });
-    const err = await safetensorsMetadata({ client: fx.client, repo: "org/aligned" }).catch((e: unknown) => e as Error);
+    const err = await rejectionOf<Error>(safetensorsMetadata({ client: fx.client, repo: "org/aligned" }));
     expect(err).toBeInstanceOf(SafetensorsError);
     expect(err.message).toMatch(/org\/aligned\/model.safetensors: invalid safetensors file: .*not valid JSON/);
   });

@@ -13,12 +13,9 @@
  * into bare strings and lose their type).
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { writeFileAtomic } from "../util/atomic.js";
 import type { HubClient } from "./client.js";
 import { apiErrorFrom, HubError, HubTransferError, toHubError } from "./errors.js";
@@ -46,6 +43,7 @@ export interface SnapshotDownloadResult {
   commit: string;
   dir: string;
   files: { path: string; size: number; skipped: boolean; resumedFrom: number }[];
+  /** Bytes received over the network for this run (resumed files count only what was fetched). */
   bytesDownloaded: number;
 }
 
@@ -142,14 +140,20 @@ async function downloadOne(params: SnapshotDownloadParams, commit: string, entry
           have = 0;
         }
         if (!res.body) throw new HubTransferError(`snapshot download: ${repo}@${commit} file "${entry.path}": empty response`, { ctx });
+        // Each chunk is on disk before the next is read, so a cut connection loses nothing
+        // that arrived and the next attempt resumes exactly where this one stopped.
         let count = have;
-        const body = Readable.fromWeb(res.body as unknown as NodeReadableStream<Uint8Array>);
-        body.on("data", (chunk: Uint8Array) => {
-          count += chunk.byteLength;
-          received += chunk.byteLength;
-          params.onProgress?.({ path: entry.path, bytes: count, fileSize: entry.size, done: false });
-        });
-        await pipeline(body, createWriteStream(partial, { flags: "a" }));
+        const out = await open(partial, "a");
+        try {
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+            await out.write(chunk);
+            count += chunk.byteLength;
+            received += chunk.byteLength;
+            params.onProgress?.({ path: entry.path, bytes: count, fileSize: entry.size, done: false });
+          }
+        } finally {
+          await out.close();
+        }
       }
       const size = (await stat(partial).catch(() => null))?.size ?? 0;
       if (size !== entry.size) throw new HubTransferError(`snapshot download: ${repo}@${commit} file "${entry.path}": received ${size} of ${entry.size} bytes`, { ctx });

@@ -60,3 +60,13 @@ export async function startFixture(options: LocalHubOptions = {}, clientOptions:
   const anon = createHubClient({ hubUrl: hub.url, sleep });
   return { hub, client, anon, sleeps };
 }
+
+/** The rejection of a promise that must fail (fails the test if it resolves). */
+export async function rejectionOf<E = Error>(promise: Promise<unknown>): Promise<E> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as E;
+  }
+  throw new Error("expected the promise to reject");
+}
