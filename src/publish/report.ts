@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { UserError } from "../util/errors.js";
+import type { SearchReport } from "../search/schema.js";
 import type { AlphaRow, SearchSummary } from "./types.js";
 
 export const PLOT_SVG = "alpha-curve.svg";
@@ -55,8 +56,63 @@ class Fields {
   }
 }
 
-/** Normalizes parsed search.json (see module comment). `file` is used in error messages. */
+/** The search's own schema (src/search/schema.ts, `schema: "expo-bot/search"`). */
+function isSearchReport(value: unknown): value is SearchReport {
+  return isObject(value) && value.schema === "expo-bot/search";
+}
+
+function interval(i: { lo: number | null; hi: number | null } | undefined): [number, number] | undefined {
+  return i && i.lo !== null && i.hi !== null ? [i.lo, i.hi] : undefined;
+}
+
+/** Maps the search's report (already in its own schema) to the summary; α < 0 (the sanity check) is left out of the table. */
+export function summarizeSearchReport(report: SearchReport, file = "search.json"): SearchSummary {
+  const f: Fields = new Fields(file);
+  if (!Array.isArray(report.alphas)) f.fail("alphas", "is missing");
+  const rows: AlphaRow[] = report.alphas
+    .filter((a) => a.role !== "sanity" && a.alpha >= 0)
+    .map((a, i) => {
+      if (!isObject(a.reward) || typeof a.reward.mean !== "number") f.fail(`alphas[${i}].reward.mean`, "is missing");
+      const row: AlphaRow = { alpha: a.alpha, meanReward: a.reward.mean, delta: a.vsBaseline?.gain.mean ?? 0, meanLength: a.meanTokens, n: a.n };
+      const rewardCi = interval(a.reward);
+      if (rewardCi) row.rewardCi = rewardCi;
+      const deltaCi = interval(a.vsBaseline?.gain);
+      if (deltaCi) row.deltaCi = deltaCi;
+      if (a.vsBaseline) row.winRate = a.vsBaseline.winRate;
+      if (a.status === "dropped") row.dropped = true;
+      if (a.vsBaseline?.lengthFlag) row.lengthFlag = true;
+      return row;
+    });
+  if (rows.length === 0) f.fail("alphas", "has no α ≥ 0");
+  const decision = report.decision;
+  if (!isObject(decision)) f.fail("decision", "is missing");
+  const summary: SearchSummary = {
+    strategy: report.strategy?.name ?? "unknown",
+    rows,
+    chosenAlpha: decision.kind === "alpha" ? decision.alpha : null,
+    pinned: false,
+    plots: {},
+    lengthUnit: "tokens",
+    confidence: report.statistics?.level ?? 0.95,
+    reason: decision.reason,
+  };
+  if (summary.chosenAlpha !== null && !rows.some((r) => r.alpha === summary.chosenAlpha)) {
+    f.fail("decision.alpha", `is ${summary.chosenAlpha} but alphas has no row for it`);
+  }
+  if (typeof report.scorer === "string" && report.scorer) summary.rewardModel = report.scorer;
+  if (report.prompts && typeof report.prompts.source === "string") summary.prompts = report.prompts.source;
+  if (report.models?.aligned?.path) summary.aligned = { path: report.models.aligned.path, revision: report.models.aligned.revision };
+  if (report.models?.sft?.path) summary.sft = { path: report.models.sft.path, revision: report.models.sft.revision };
+  return summary;
+}
+
+/**
+ * Normalizes parsed search.json (see module comment): the search's own schema
+ * (`schema: "expo-bot/search"`), or a flat `{strategy, rows, chosenAlpha, plots}` shape.
+ * `file` is used in error messages.
+ */
 export function normalizeSearchReport(value: unknown, file = "search.json"): SearchSummary {
+  if (isSearchReport(value)) return summarizeSearchReport(value, file);
   const f: Fields = new Fields(file);
   if (!isObject(value)) f.fail("(root)", "is not a JSON object");
   const rawRows = pick(value, ["rows", "alphas", "results", "perAlpha"]);

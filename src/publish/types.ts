@@ -28,6 +28,10 @@ export interface AlphaRow {
   meanLength?: number;
   /** Number of prompts scored. */
   n?: number;
+  /** Left the race early (adaptive strategies): its statistics cover fewer prompts. */
+  dropped?: boolean;
+  /** The search flagged a gain that comes with much longer answers. */
+  lengthFlag?: boolean;
 }
 
 export interface SearchSummary {
@@ -48,6 +52,11 @@ export interface SearchSummary {
   lengthUnit: string;
   /** Confidence level of the intervals (0.95 unless the report says otherwise). */
   confidence: number;
+  /** The search's own words on why this α (or no α) was chosen. */
+  reason?: string;
+  /** The models the search evaluated (a Hub id or a local path, and a revision). */
+  aligned?: { path: string; revision: string };
+  sft?: { path: string; revision: string };
 }
 
 /** Licence metadata as it appears in a model card's YAML. */
