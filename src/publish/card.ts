@@ -103,6 +103,7 @@ export function modelCardView(input: ModelCardInput) {
     alpha: search.chosenAlpha,
     pinned: search.pinned,
     strategy: search.strategy,
+    reason: search.reason ?? null,
     rewardModel: search.rewardModel ?? null,
     rewardModelUrl: rewardModelUrl(hub, search.rewardModel),
     prompts: search.prompts ?? null,

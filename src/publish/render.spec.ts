@@ -158,3 +158,39 @@ describe("comments", () => {
     expect(out).toContain("**publish &lt;b&gt;**");
   });
 });
+
+describe("search.json in the search's own schema", () => {
+  const report = JSON.parse(readFileSync(new URL("./fixtures/search-report.json", import.meta.url), "utf8"));
+
+  it("maps rows, decision, statistics and models", () => {
+    const s = normalizeSearchReport(report, "search-report.json");
+    expect(s.rows.map((r) => r.alpha)).toEqual([0, 0.1, 0.2, 0.3, 0.5, 1]); // α = −0.5 (sanity) left out
+    expect(s.chosenAlpha).toBe(0.3);
+    expect(s.strategy).toBe("grid");
+    expect(s.confidence).toBe(0.95);
+    expect(s.reason).toMatch(/^α=0\.3 beats α=0/);
+    expect(s.aligned?.path).toBe("HuggingFaceH4/zephyr-7b-beta");
+    const chosen = s.rows.find((r) => r.alpha === 0.3)!;
+    const raw = report.alphas.find((a: { alpha: number }) => a.alpha === 0.3);
+    expect(chosen).toMatchObject({ meanReward: raw.reward.mean, delta: raw.vsBaseline.gain.mean, deltaCi: [raw.vsBaseline.gain.lo, raw.vsBaseline.gain.hi], winRate: raw.vsBaseline.winRate, meanLength: raw.meanTokens, n: 64 });
+    expect(s.rows[0]).toMatchObject({ alpha: 0, delta: 0 });
+    expect(s.rows[0]!.deltaCi).toBeUndefined();
+  });
+
+  it("maps no-gain to chosenAlpha null", () => {
+    const s = normalizeSearchReport({ ...report, decision: { kind: "no-gain", reason: "nothing beat α = 0" } });
+    expect(s.chosenAlpha).toBeNull();
+  });
+
+  it("renders the card with the decision's reason, escaped", () => {
+    const s = normalizeSearchReport({ ...report, decision: { ...report.decision, reason: "<b>why</b> @octocat" } });
+    const card = renderModelCard(cardInput({ search: s }));
+    expect(card).toContain("The search's decision: &lt;b&gt;why&lt;/b&gt; @&#8203;octocat");
+  });
+
+  it("names the file and field of a bad value", () => {
+    expect(() => normalizeSearchReport({ rows: [{ alpha: "x", meanReward: 1 }] }, "s.json")).toThrow(/s\.json: field rows\[0\]\.alpha is "x"/);
+    expect(() => normalizeSearchReport({ rows: [{ alpha: 0, meanReward: 1 }], chosenAlpha: 0.5 }, "s.json")).toThrow(/chosenAlpha is 0\.5 but there is no row/);
+    expect(() => normalizeSearchReport([], "s.json")).toThrow(/s\.json: field \(root\)/);
+  });
+});

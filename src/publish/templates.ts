@@ -34,7 +34,9 @@ function finite(value: unknown): number | undefined {
 /** `1.2345` → `1.235` (digits default 3); non-numbers → `—`. */
 export function formatNumber(value: unknown, digits = 3): string {
   const n = finite(value);
-  return n === undefined ? "—" : n.toFixed(digits);
+  if (n === undefined) return "—";
+  const text = n.toFixed(digits);
+  return /^-0?\.?0*$/.test(text) ? text.slice(1) : text.replace(/^-/, "−");
 }
 
 /** Signed: `+0.120`, `−0.050` (a real minus sign), `±0.000` for zero. */
