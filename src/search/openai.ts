@@ -1,0 +1,281 @@
+/**
+ * Generator backend for any OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp's
+ * server): /v1/chat/completions or /v1/completions, one request per prompt, bounded
+ * concurrency, retries with backoff on 408/429/5xx and network errors, a timeout per request.
+ *
+ * Models: with `launch`, the backend starts the server itself for each α's folder (command
+ * template with {model} and {port}) and waits until /v1/models answers; with `reload`, it
+ * asks the running server to load the new folder in place (e.g. SGLang's
+ * POST /update_weights_from_disk {"model_path": "{model}"}) instead of restarting it.
+ * Without either, the endpoint must already serve the one model asked for.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
+import { UserError } from "../util/errors.js";
+import type { GenerateOptions, Generation, Generator, ModelRef, Sampling } from "./types.js";
+
+export interface LaunchOptions {
+  /** Shell command; `{model}` becomes the model folder (shell-quoted), `{port}` the port. */
+  command: string;
+  /** Port the launched server listens on (default 8000); the endpoint is http://127.0.0.1:{port}. */
+  port?: number;
+  /** How long to wait for /v1/models after a start (default 600 s: large models load slowly). */
+  readyTimeoutMs?: number;
+  env?: Record<string, string>;
+}
+
+export interface ReloadOptions {
+  /** Path on the server, e.g. "/update_weights_from_disk". */
+  path: string;
+  /** JSON body; any string "{model}" in it becomes the folder. */
+  body: Record<string, unknown>;
+}
+
+export interface OpenAIGeneratorOptions {
+  /** Base URL, e.g. http://127.0.0.1:8000 (a trailing /v1 is accepted). Required without `launch`. */
+  endpoint?: string;
+  /** "chat" (default: the prompt as one user turn, the server applies the chat template) or "completions" (raw text). */
+  mode?: "chat" | "completions";
+  /** Served model name; default the first id /v1/models lists. */
+  model?: string;
+  apiKey?: string;
+  /** Requests in flight at once (default 8). */
+  concurrency?: number;
+  /** Retries per request after the first try (default 4). */
+  retries?: number;
+  /** Per-request timeout (default 300 s). */
+  timeoutMs?: number;
+  /** First backoff delay; doubles per retry (default 500 ms). */
+  retryBaseMs?: number;
+  /** Send top_k (a vLLM/SGLang/llama.cpp extension the OpenAI API itself rejects). Default true. */
+  sendTopK?: boolean;
+  launch?: LaunchOptions;
+  reload?: ReloadOptions;
+  fetch?: typeof fetch;
+  /** Log lines (server start/stop, retries). */
+  log?: (line: string) => void;
+}
+
+const RETRYABLE = new Set([408, 409, 425, 429, 500, 502, 503, 504]);
+
+class HttpError extends Error {
+  constructor(message: string, readonly status: number, readonly retryAfterMs?: number) {
+    super(message);
+  }
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export class OpenAIGenerator implements Generator {
+  readonly id: string;
+  /** Requests sent (retries included), for tests. */
+  requests = 0;
+  retried = 0;
+  starts = 0;
+  reloads = 0;
+  private current: string | undefined;
+  private servedName: string | undefined;
+  private child: ChildProcess | undefined;
+  private childLog: string[] = [];
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(private readonly options: OpenAIGeneratorOptions) {
+    if (!options.endpoint && !options.launch) throw new UserError("the openai generator needs --endpoint URL or a launch command");
+    this.fetchImpl = options.fetch ?? fetch;
+    this.id = `openai:${options.mode ?? "chat"}${options.model ? `:${options.model}` : ""}`;
+  }
+
+  get base(): string {
+    const raw = this.options.endpoint ?? `http://127.0.0.1:${this.options.launch?.port ?? 8000}`;
+    return raw.replace(/\/+$/, "").replace(/\/v1$/, "");
+  }
+
+  async generate(model: ModelRef, prompts: string[], sampling: Sampling, options: GenerateOptions = {}): Promise<Generation[]> {
+    await this.use(model.dir, options.signal);
+    const out: Generation[] = new Array(prompts.length);
+    let next = 0;
+    let done = 0;
+    const worker = async () => {
+      while (next < prompts.length) {
+        const i = next++;
+        out[i] = await this.complete(prompts[i], sampling, options.signal);
+        options.onDone?.(++done);
+      }
+    };
+    const workers = Array.from({ length: Math.max(1, Math.min(this.options.concurrency ?? 8, prompts.length)) }, worker);
+    await Promise.all(workers);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.stopServer();
+    this.current = undefined;
+  }
+
+  /** Makes the server serve `dir`: start, reload in place, or restart. */
+  private async use(dir: string, signal?: AbortSignal): Promise<void> {
+    if (this.current === dir) return;
+    const { launch, reload } = this.options;
+    if (reload && (this.child || !launch) && this.current !== undefined) {
+      const body = JSON.parse(JSON.stringify(reload.body).split("{model}").join(JSON.stringify(dir).slice(1, -1)));
+      const res = await this.request(reload.path, body, signal, this.options.launch?.readyTimeoutMs ?? 600_000);
+      this.reloads++;
+      this.options.log?.(`reloaded ${dir} in place (${reload.path}): ${JSON.stringify(res).slice(0, 200)}`);
+    } else if (launch) {
+      await this.stopServer();
+      await this.startServer(dir, launch, signal);
+    } else if (this.current !== undefined) {
+      throw new UserError(
+        `the server at ${this.base} serves one model and cannot switch to ${dir}: give a launch command (--launch) or an in-place reload endpoint (--reload-path)`,
+      );
+    }
+    this.current = dir;
+    this.servedName = this.options.model ?? (await this.firstModelId(signal));
+  }
+
+  private async firstModelId(signal?: AbortSignal): Promise<string> {
+    const res = await this.fetchImpl(`${this.base}/v1/models`, { headers: this.headers(), signal });
+    if (!res.ok) throw new Error(`${this.base}/v1/models answered ${res.status}`);
+    const body = (await res.json()) as { data?: { id?: string }[] };
+    const id = body.data?.[0]?.id;
+    if (!id) throw new Error(`${this.base}/v1/models lists no model`);
+    return id;
+  }
+
+  private async startServer(dir: string, launch: LaunchOptions, signal?: AbortSignal): Promise<void> {
+    const port = launch.port ?? 8000;
+    const command = launch.command.split("{model}").join(shellQuote(dir)).split("{port}").join(String(port));
+    this.options.log?.(`starting: ${command}`);
+    this.childLog = [];
+    const child = spawn(command, {
+      shell: true,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...launch.env, EXPO_MODEL_DIR: dir, EXPO_PORT: String(port) },
+    });
+    this.child = child;
+    this.starts++;
+    const keep = (chunk: Buffer) => {
+      this.childLog.push(...chunk.toString().split("\n").filter(Boolean));
+      if (this.childLog.length > 40) this.childLog.splice(0, this.childLog.length - 40);
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    let exited: number | null | undefined;
+    child.on("exit", (code) => (exited = code));
+    const deadline = Date.now() + (launch.readyTimeoutMs ?? 600_000);
+    for (;;) {
+      signal?.throwIfAborted();
+      if (exited !== undefined) {
+        this.child = undefined;
+        throw new Error(`the server command exited (code ${exited}) before answering /v1/models:\n${this.childLog.slice(-10).join("\n")}`);
+      }
+      try {
+        const res = await this.fetchImpl(`${this.base}/v1/models`, { headers: this.headers(), signal: AbortSignal.timeout(5000) });
+        if (res.ok) return;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline) {
+        await this.stopServer();
+        throw new Error(`the server did not answer ${this.base}/v1/models within ${launch.readyTimeoutMs ?? 600_000} ms:\n${this.childLog.slice(-10).join("\n")}`);
+      }
+      await sleep(250);
+    }
+  }
+
+  private async stopServer(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.pid === undefined) return;
+    const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    const kill = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, sig); // the whole process group the shell started
+      } catch {
+        // already gone
+      }
+    };
+    kill("SIGTERM");
+    const timer = setTimeout(() => kill("SIGKILL"), 10_000);
+    await gone;
+    clearTimeout(timer);
+  }
+
+  private headers(): Record<string, string> {
+    const h: Record<string, string> = { "content-type": "application/json" };
+    if (this.options.apiKey) h.authorization = `Bearer ${this.options.apiKey}`;
+    return h;
+  }
+
+  private async complete(prompt: string, s: Sampling, signal?: AbortSignal): Promise<Generation> {
+    const chat = (this.options.mode ?? "chat") === "chat";
+    const body: Record<string, unknown> = {
+      model: this.servedName,
+      temperature: s.temperature,
+      top_p: s.topP,
+      presence_penalty: s.presencePenalty,
+      frequency_penalty: s.frequencyPenalty,
+      seed: s.seed,
+      max_tokens: s.maxTokens,
+      n: 1,
+      stream: false,
+    };
+    if (this.options.sendTopK !== false) body.top_k = s.topK;
+    if (chat) body.messages = [{ role: "user", content: prompt }];
+    else body.prompt = prompt;
+    const res = (await this.request(chat ? "/v1/chat/completions" : "/v1/completions", body, signal)) as {
+      choices?: { message?: { content?: string | null }; text?: string }[];
+      usage?: { completion_tokens?: number };
+    };
+    const choice = res.choices?.[0];
+    const text = chat ? choice?.message?.content : choice?.text;
+    if (typeof text !== "string") throw new Error(`${this.base}: the answer has no ${chat ? "choices[0].message.content" : "choices[0].text"}`);
+    const tokens = res.usage?.completion_tokens;
+    if (typeof tokens !== "number") throw new Error(`${this.base}: the answer has no usage.completion_tokens (needed for answer lengths)`);
+    return { text, tokens };
+  }
+
+  /** POST with retries, backoff and a timeout per try. */
+  private async request(path: string, body: unknown, signal?: AbortSignal, timeoutMs = this.options.timeoutMs ?? 300_000): Promise<unknown> {
+    const retries = this.options.retries ?? 4;
+    const baseDelay = this.options.retryBaseMs ?? 500;
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      signal?.throwIfAborted();
+      if (attempt > 0) {
+        const wait = lastError instanceof HttpError && lastError.retryAfterMs !== undefined ? lastError.retryAfterMs : baseDelay * 2 ** (attempt - 1);
+        this.retried++;
+        this.options.log?.(`retry ${attempt}/${retries} of ${path} in ${wait} ms: ${(lastError as Error).message}`);
+        await sleep(wait, undefined, { signal });
+      }
+      this.requests++;
+      const timeout = AbortSignal.timeout(timeoutMs);
+      try {
+        const res = await this.fetchImpl(`${this.base}${path}`, {
+          method: "POST",
+          headers: this.headers(),
+          body: JSON.stringify(body),
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        });
+        const text = await res.text();
+        if (!res.ok) {
+          const retryAfter = Number(res.headers.get("retry-after"));
+          const err = new HttpError(`${path} answered ${res.status}: ${text.slice(0, 300)}`, res.status, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined);
+          if (!RETRYABLE.has(res.status)) throw err;
+          lastError = err;
+          continue;
+        }
+        return JSON.parse(text);
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        if (err instanceof HttpError && !RETRYABLE.has(err.status)) throw err;
+        if (err instanceof SyntaxError) throw new Error(`${path}: the answer is not JSON (${err.message})`);
+        lastError = timeout.aborted ? new Error(`${path} timed out after ${timeoutMs} ms`) : err;
+      }
+    }
+    throw new Error(`${this.base}${path} failed after ${retries + 1} tries: ${(lastError as Error).message}`);
+  }
+}

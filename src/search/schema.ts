@@ -1,0 +1,210 @@
+/**
+ * `search.json`: the α search's result, read by the publisher (model card) and the bot
+ * (comments). Versioned; `validateSearchReport` checks an untrusted file against this type.
+ */
+import type { Sampling } from "./types.js";
+
+export const SEARCH_REPORT_SCHEMA = "expo-bot/search";
+export const SEARCH_REPORT_VERSION = 1;
+
+export interface IntervalJson {
+  mean: number;
+  /** Lower/upper bound; null when too few prompts to compute one. */
+  lo: number | null;
+  hi: number | null;
+}
+
+export type AlphaRole = "baseline" | "candidate" | "sanity";
+export type AlphaStatus = "baseline" | "finalist" | "dropped" | "sanity";
+
+export interface AlphaReport {
+  alpha: number;
+  role: AlphaRole;
+  status: AlphaStatus;
+  /** Why and when it left the race (auto strategy). */
+  dropped?: { atPrompts: number; reason: string };
+  /** Prompts evaluated: the first `n` of `prompts.ids`. */
+  n: number;
+  /** Per-prompt rewards and answer lengths (tokens), aligned with `prompts.ids`. */
+  rewards: number[];
+  tokens: number[];
+  /** Mean reward with a t interval at `statistics.level`. */
+  reward: IntervalJson;
+  meanTokens: number;
+  /** Paired comparison with α = 0 on the prompts both have (absent for α = 0 itself). */
+  vsBaseline?: {
+    n: number;
+    /** Mean reward difference, bootstrap interval at `statistics.level`. */
+    gain: IntervalJson;
+    /** Same, at the Bonferroni-adjusted level the decision uses. */
+    gainAdjusted: IntervalJson;
+    /** Fraction of prompts where this α's answer scores higher (ties ½). */
+    winRate: number;
+    /** mean tokens(α) / mean tokens(0) on the shared prompts. */
+    lengthRatio: number;
+    /** gainAdjusted.lo > 0. */
+    significant: boolean;
+    /** Significant gain that comes with lengthRatio > 1 + statistics.lengthGuard. */
+    lengthFlag: boolean;
+  };
+  /** Pearson correlation of reward and length across this α's prompts. */
+  rewardLengthCorrelation: number | null;
+}
+
+export type Decision =
+  | { kind: "alpha"; alpha: number; gain: IntervalJson; winRate: number; lengthRatio: number; lengthFlag: boolean; reason: string }
+  | { kind: "no-gain"; reason: string };
+
+export interface SearchReport {
+  schema: typeof SEARCH_REPORT_SCHEMA;
+  version: typeof SEARCH_REPORT_VERSION;
+  createdAt: string;
+  models: {
+    sft: { path: string; revision: string };
+    aligned: { path: string; revision: string };
+  };
+  generator: string;
+  scorer: string;
+  sampling: Sampling;
+  prompts: { source: string; seed: number; ids: string[] };
+  strategy: {
+    name: "grid" | "auto";
+    options: Record<string, unknown>;
+    rounds: { phase: string; prompts: number; alphas: number[]; leader?: number; note?: string }[];
+  };
+  cost: { generations: number; cachedGenerations: number; scored: number; modelLoads: number; seconds: number };
+  statistics: {
+    level: number;
+    bootstrapResamples: number;
+    bootstrapSeed: number;
+    /** Candidates the decision is corrected for (every α > 0 evaluated, dropped ones included). */
+    comparisons: number;
+    adjustedLevel: number;
+    lengthGuard: number;
+    /** Reward–length correlation over every evaluated answer. */
+    rewardLengthCorrelation: number | null;
+  };
+  /** Ascending α; α = 0 always present; α = −0.5 when the sanity check ran. */
+  alphas: AlphaReport[];
+  /** The interpolation sanity check (paper Fig. 1): α = −0.5 is expected to fall between θ0 and θ1. */
+  sanity?: { alpha: number; n: number; gain: IntervalJson; note: string };
+  decision: Decision;
+}
+
+/** Checks that `value` is a SearchReport of this version; throws an Error naming the first bad field. */
+export function validateSearchReport(value: unknown): SearchReport {
+  const fail = (path: string, what: string): never => {
+    throw new Error(`search.json: ${path} ${what}`);
+  };
+  const obj = (v: unknown, path: string): Record<string, unknown> => {
+    if (typeof v !== "object" || v === null || Array.isArray(v)) fail(path, "must be an object");
+    return v as Record<string, unknown>;
+  };
+  const num = (v: unknown, path: string, nullable = false): void => {
+    if (nullable && v === null) return;
+    if (typeof v !== "number" || !Number.isFinite(v)) fail(path, `must be a finite number${nullable ? " or null" : ""}, got ${JSON.stringify(v)}`);
+  };
+  const str = (v: unknown, path: string): void => {
+    if (typeof v !== "string") fail(path, "must be a string");
+  };
+  const bool = (v: unknown, path: string): void => {
+    if (typeof v !== "boolean") fail(path, "must be a boolean");
+  };
+  const arr = (v: unknown, path: string): unknown[] => {
+    if (!Array.isArray(v)) fail(path, "must be an array");
+    return v as unknown[];
+  };
+  const interval = (v: unknown, path: string): void => {
+    const o = obj(v, path);
+    num(o.mean, `${path}.mean`);
+    num(o.lo, `${path}.lo`, true);
+    num(o.hi, `${path}.hi`, true);
+  };
+
+  const r = obj(value, "(root)");
+  if (r.schema !== SEARCH_REPORT_SCHEMA) fail("schema", `must be "${SEARCH_REPORT_SCHEMA}", got ${JSON.stringify(r.schema)}`);
+  if (r.version !== SEARCH_REPORT_VERSION) fail("version", `must be ${SEARCH_REPORT_VERSION}, got ${JSON.stringify(r.version)}`);
+  str(r.createdAt, "createdAt");
+  const models = obj(r.models, "models");
+  for (const m of ["sft", "aligned"]) {
+    const o = obj(models[m], `models.${m}`);
+    str(o.path, `models.${m}.path`);
+    str(o.revision, `models.${m}.revision`);
+  }
+  str(r.generator, "generator");
+  str(r.scorer, "scorer");
+  const sampling = obj(r.sampling, "sampling");
+  for (const f of ["temperature", "topP", "topK", "presencePenalty", "frequencyPenalty", "seed", "maxTokens"]) num(sampling[f], `sampling.${f}`);
+  const prompts = obj(r.prompts, "prompts");
+  str(prompts.source, "prompts.source");
+  num(prompts.seed, "prompts.seed");
+  const ids = arr(prompts.ids, "prompts.ids");
+  ids.forEach((id, i) => str(id, `prompts.ids[${i}]`));
+  const strategy = obj(r.strategy, "strategy");
+  if (strategy.name !== "grid" && strategy.name !== "auto") fail("strategy.name", `must be "grid" or "auto"`);
+  obj(strategy.options, "strategy.options");
+  arr(strategy.rounds, "strategy.rounds").forEach((x, i) => {
+    const o = obj(x, `strategy.rounds[${i}]`);
+    str(o.phase, `strategy.rounds[${i}].phase`);
+    num(o.prompts, `strategy.rounds[${i}].prompts`);
+    arr(o.alphas, `strategy.rounds[${i}].alphas`).forEach((a, j) => num(a, `strategy.rounds[${i}].alphas[${j}]`));
+  });
+  const cost = obj(r.cost, "cost");
+  for (const f of ["generations", "cachedGenerations", "scored", "modelLoads", "seconds"]) num(cost[f], `cost.${f}`);
+  const st = obj(r.statistics, "statistics");
+  for (const f of ["level", "bootstrapResamples", "bootstrapSeed", "comparisons", "adjustedLevel", "lengthGuard"]) num(st[f], `statistics.${f}`);
+  num(st.rewardLengthCorrelation, "statistics.rewardLengthCorrelation", true);
+  const alphas = arr(r.alphas, "alphas");
+  let sawBaseline = false;
+  alphas.forEach((x, i) => {
+    const p = `alphas[${i}]`;
+    const a = obj(x, p);
+    num(a.alpha, `${p}.alpha`);
+    if (!["baseline", "candidate", "sanity"].includes(a.role as string)) fail(`${p}.role`, "must be baseline, candidate or sanity");
+    if (!["baseline", "finalist", "dropped", "sanity"].includes(a.status as string)) fail(`${p}.status`, "must be baseline, finalist, dropped or sanity");
+    if (a.alpha === 0) sawBaseline = true;
+    num(a.n, `${p}.n`);
+    const rewards = arr(a.rewards, `${p}.rewards`);
+    const tokens = arr(a.tokens, `${p}.tokens`);
+    if (rewards.length !== a.n || tokens.length !== a.n) fail(p, `has n=${a.n} but ${rewards.length} rewards and ${tokens.length} token counts`);
+    if ((a.n as number) > ids.length) fail(`${p}.n`, `exceeds the ${ids.length} prompts`);
+    rewards.forEach((v, j) => num(v, `${p}.rewards[${j}]`));
+    tokens.forEach((v, j) => num(v, `${p}.tokens[${j}]`));
+    interval(a.reward, `${p}.reward`);
+    num(a.meanTokens, `${p}.meanTokens`);
+    num(a.rewardLengthCorrelation, `${p}.rewardLengthCorrelation`, true);
+    if (a.dropped !== undefined) {
+      const d = obj(a.dropped, `${p}.dropped`);
+      num(d.atPrompts, `${p}.dropped.atPrompts`);
+      str(d.reason, `${p}.dropped.reason`);
+    }
+    if (a.vsBaseline !== undefined) {
+      const v = obj(a.vsBaseline, `${p}.vsBaseline`);
+      num(v.n, `${p}.vsBaseline.n`);
+      interval(v.gain, `${p}.vsBaseline.gain`);
+      interval(v.gainAdjusted, `${p}.vsBaseline.gainAdjusted`);
+      num(v.winRate, `${p}.vsBaseline.winRate`);
+      num(v.lengthRatio, `${p}.vsBaseline.lengthRatio`);
+      bool(v.significant, `${p}.vsBaseline.significant`);
+      bool(v.lengthFlag, `${p}.vsBaseline.lengthFlag`);
+    }
+  });
+  if (!sawBaseline) fail("alphas", "must include α = 0");
+  if (r.sanity !== undefined) {
+    const s = obj(r.sanity, "sanity");
+    num(s.alpha, "sanity.alpha");
+    num(s.n, "sanity.n");
+    interval(s.gain, "sanity.gain");
+    str(s.note, "sanity.note");
+  }
+  const d = obj(r.decision, "decision");
+  if (d.kind === "alpha") {
+    num(d.alpha, "decision.alpha");
+    interval(d.gain, "decision.gain");
+    num(d.winRate, "decision.winRate");
+    num(d.lengthRatio, "decision.lengthRatio");
+    bool(d.lengthFlag, "decision.lengthFlag");
+  } else if (d.kind !== "no-gain") fail("decision.kind", `must be "alpha" or "no-gain"`);
+  str(d.reason, "decision.reason");
+  return value as SearchReport;
+}

@@ -1,0 +1,136 @@
+/**
+ * A simulated model family for tests and the benchmark: no weights, no network. The reward
+ * of an answer is   base(prompt) + gain(α)·(1 + heterogeneity(prompt)) + noise(α, prompt),
+ * with `gain` a one-peak curve shaped like the paper's Figures 6–8 (rises from α = 0, peaks,
+ * then collapses as the model breaks), and the answer length grows with α.
+ * Everything is a pure function of (seed, α, prompt), so cached and fresh runs agree.
+ */
+import { alphaKey } from "./cache.js";
+import { gaussian, mulberry32 } from "./rng.js";
+import type { Generation, Generator, ModelMaterializer, Prompt, Sampling, ScoreItem, Scorer } from "./types.js";
+
+export interface RewardCurve {
+  /** α of the peak; 0 or negative gives a flat curve (no gain anywhere). */
+  peak: number;
+  /** Expected reward gain at the peak over α = 0. */
+  height: number;
+  /** Collapse past `collapseAt`·peak (default 2.5): reward falls quadratically. */
+  collapseAt?: number;
+}
+
+/**
+ * Expected gain over α = 0: the paper's second-order picture (§2.2: Ω(θ1 + αΔθ) ≈ Ω(θ1) +
+ * α∇Ω·Δθ, plus curvature), i.e. the parabola height·r(2 − r) with r = α/peak — linear rise
+ * from α = 0, `height` at the peak, back to 0 at twice the peak — and a steeper collapse
+ * past `collapseAt`·peak where the model breaks. Interpolation (α < 0) loses reward.
+ */
+export function expectedGain(curve: RewardCurve, alpha: number): number {
+  const h = curve.height;
+  if (alpha < 0) return -Math.max(Math.abs(h), 0.5) * Math.min(1, -alpha) * 2;
+  if (alpha === 0 || curve.peak <= 0 || h === 0) return 0;
+  const r = alpha / curve.peak;
+  const c = curve.collapseAt ?? 2.5;
+  return h * r * (2 - r) - (r > c ? h * (r - c) ** 2 : 0);
+}
+
+export interface SimulationOptions {
+  curve: RewardCurve;
+  seed: number;
+  /** SD of the prompt effect shared by every α (default 2). */
+  promptSd?: number;
+  /** SD of the per-answer sampling noise (default 1.5). */
+  noiseSd?: number;
+  /** SD of the per-prompt multiplicative spread of the gain (default 0.5). */
+  gainSpread?: number;
+  /** Answer length at α = 0 (tokens) and its growth per unit of ln(1 + α/peak) (default 300, 0.15). */
+  baseTokens?: number;
+  lengthGrowth?: number;
+}
+
+/** FNV-1a: a fast string hash, enough to seed independent simulated draws. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function draw(seed: number, ...parts: (string | number)[]): () => number {
+  const random = mulberry32(fnv1a(`${seed}\u0000${parts.join("\u0000")}`));
+  random();
+  return gaussian(random);
+}
+
+/** The simulated world; `answer` is what a generator would say, `reward` what the scorer gives. */
+export class Simulation {
+  constructor(readonly options: SimulationOptions) {}
+
+  answer(alpha: number, prompt: string): Generation {
+    const o = this.options;
+    const z = draw(o.seed, "len", alphaKey(alpha), prompt)();
+    const peak = o.curve.peak > 0 ? o.curve.peak : 1;
+    const growth = 1 + (o.lengthGrowth ?? 0.15) * Math.log1p(Math.max(0, alpha) / peak);
+    const tokens = Math.max(1, Math.round((o.baseTokens ?? 300) * growth * Math.exp(0.3 * z)));
+    return { text: `α=${alphaKey(alpha)}|${prompt}`, tokens };
+  }
+
+  reward(alpha: number, prompt: string): number {
+    const o = this.options;
+    const p = draw(o.seed, "prompt", prompt);
+    const base = (o.promptSd ?? 2) * p();
+    const spread = (o.gainSpread ?? 0.5) * p();
+    const noise = (o.noiseSd ?? 1.5) * draw(o.seed, "noise", alphaKey(alpha), prompt)();
+    return base + expectedGain(o.curve, alpha) * (1 + spread) + noise;
+  }
+}
+
+/** A generator over the simulation. `failAfter` throws once that many answers were produced (crash tests). */
+export class SimulatedGenerator implements Generator {
+  readonly id = "simulated";
+  calls = 0;
+  answers = 0;
+  constructor(private readonly sim: Simulation, private readonly options: { failAfter?: number } = {}) {}
+
+  async generate(model: { alpha: number; dir: string }, prompts: string[], _sampling: Sampling): Promise<Generation[]> {
+    this.calls++;
+    const out: Generation[] = [];
+    for (const prompt of prompts) {
+      if (this.options.failAfter !== undefined && this.answers >= this.options.failAfter) {
+        throw new Error(`simulated crash after ${this.answers} answers`);
+      }
+      const alpha = Number(model.dir.replace(/^sim:/, ""));
+      out.push(this.sim.answer(alpha, prompt));
+      this.answers++;
+    }
+    return out;
+  }
+}
+
+/** A scorer over the simulation: reads α back from the simulated answer text. */
+export class SimulatedScorer implements Scorer {
+  readonly id = "simulated-rm";
+  constructor(private readonly sim: Simulation) {}
+
+  async score(items: ScoreItem[]): Promise<number[]> {
+    return items.map(({ prompt, response }) => {
+      const match = /^α=([^|]+)\|/.exec(response);
+      if (!match) throw new Error(`not a simulated answer: ${response.slice(0, 40)}`);
+      return this.sim.reward(Number(match[1]), prompt);
+    });
+  }
+}
+
+/** A materializer that writes nothing: the "folder" names α. */
+export class SimulatedMaterializer implements ModelMaterializer {
+  loads = 0;
+  async materialize(alpha: number) {
+    this.loads++;
+    return { dir: `sim:${alphaKey(alpha)}` };
+  }
+}
+
+export function simulatedPrompts(n: number, prefix = "prompt"): Prompt[] {
+  return Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, text: `${prefix} number ${i}` }));
+}

@@ -1,0 +1,238 @@
+/**
+ * Strategies decide which α to evaluate on how many prompts. They only call
+ * `Evaluator.ensure`; statistics and the decision are computed afterwards from what was
+ * evaluated (see summary.ts), identically for every strategy.
+ */
+import { alphaKey } from "./cache.js";
+import type { Evaluator } from "./evaluator.js";
+import { mean, normalQuantile, pairedZ } from "./stats.js";
+
+/** The paper's grid for public models (§3: α ∈ {0.1, …, 0.5}). */
+export const PAPER_GRID: readonly number[] = Object.freeze([0.1, 0.2, 0.3, 0.4, 0.5]);
+
+export interface GridOptions {
+  kind: "grid";
+  alphas: number[];
+}
+
+export interface AutoOptions {
+  kind: "auto";
+  /** First α of the widening ladder (default 0.1). */
+  start?: number;
+  /** Widening stops here (default 100). */
+  maxAlpha?: number;
+  /** Prompts in the first race batch (default max(16, ⌈N/16⌉)); batches double from there. */
+  firstBatch?: number;
+  /** |z| beyond which a candidate counts as confidently worse than the leader (default 3). */
+  dropZ?: number;
+  /** Largest prompt batch of the race (default ⌈N/2⌉); the pick then gets all N prompts. */
+  racePrompts?: number;
+  /** Family-wise level the final decision uses, so α = 0 is retired only when that test is already won (default 0.05). */
+  decisionLevel?: number;
+}
+
+export type StrategyOptions = GridOptions | AutoOptions;
+
+export interface DropRecord {
+  alpha: number;
+  /** Prompts it had when dropped. */
+  atPrompts: number;
+  reason: string;
+}
+
+export interface RoundRecord {
+  phase: "widen" | "refine" | "race" | "grid";
+  prompts: number;
+  alphas: number[];
+  leader?: number;
+  note?: string;
+}
+
+export interface StrategyResult {
+  /** Candidates (α > 0 or any α ≠ 0 of a grid) still in the running at the end. */
+  finalists: number[];
+  dropped: DropRecord[];
+  rounds: RoundRecord[];
+  /** Prompts α = 0 was evaluated on (it is retired early once decisively beaten). */
+  baselinePrompts: number;
+  /** The strategy's own pick among the finalists (the decision still requires its gain to be significant). */
+  preferred?: number;
+}
+
+export async function runStrategy(ev: Evaluator, options: StrategyOptions): Promise<StrategyResult> {
+  return options.kind === "grid" ? grid(ev, options) : auto(ev, options);
+}
+
+/** Every α on every prompt: the paper's procedure. */
+export async function grid(ev: Evaluator, options: GridOptions): Promise<StrategyResult> {
+  const n = ev.promptCount;
+  const alphas = [...new Set(options.alphas.map((a) => Number(alphaKey(a))))].filter((a) => a !== 0);
+  await ev.ensure(0, n);
+  for (const a of alphas) await ev.ensure(a, n);
+  return { finalists: alphas, dropped: [], rounds: [{ phase: "grid", prompts: n, alphas: [0, ...alphas] }], baselinePrompts: n };
+}
+
+/** 1-2-5 ladder used to widen: …, 0.1, 0.2, 0.5, 1, 2, 5, 10, … */
+export function coarseLadder(start: number, max: number): number[] {
+  const out: number[] = [];
+  for (let e = Math.floor(Math.log10(start)) - 1; e <= Math.ceil(Math.log10(max)) + 1; e++) {
+    for (const m of [1, 2, 5]) {
+      const a = Number((m * 10 ** e).toPrecision(6));
+      if (a >= start * (1 - 1e-9) && a <= max * (1 + 1e-9)) out.push(a);
+    }
+  }
+  return out;
+}
+
+/** Round α values used to refine between two ladder points: 1, 1.5, 2, 3, 4, 5, 7 per decade. */
+export function fineBetween(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  const a = Math.min(lo, hi);
+  const b = Math.max(lo, hi);
+  if (b <= 0) return out;
+  const from = Math.floor(Math.log10(Math.max(a, b / 1000))) - 1;
+  for (let e = from; e <= Math.ceil(Math.log10(b)); e++) {
+    for (const m of [1, 1.5, 2, 3, 4, 5, 7]) {
+      const x = Number((m * 10 ** e).toPrecision(6));
+      if (x > a * (1 + 1e-9) && x < b * (1 - 1e-9)) out.push(x);
+    }
+  }
+  return out;
+}
+
+/**
+ * The default search, in three phases on a seeded prompt order:
+ * 1. widen: on the first batch, α = 0 and then 0.1, 0.2, 0.5, 1, 2, 5, … while the reward
+ *    rises; stop once a point is confidently below the best or two points in a row are lower;
+ * 2. refine: around the best ladder point, on the side of its better neighbour, add the round
+ *    values in between (e.g. 0.2 | 0.5 → 0.3, 0.4);
+ * 3. race: double the prompt batch each round for the candidates still running (and α = 0);
+ *    drop a candidate once a paired z-test says it is worse than the leader at |z| > dropZ;
+ *    retire α = 0 once every remaining candidate beats it at the decision's own level;
+ *    stop at N prompts, or when one candidate is left and α = 0 is retired.
+ */
+export async function auto(ev: Evaluator, options: AutoOptions): Promise<StrategyResult> {
+  const N = ev.promptCount;
+  const dropZ = options.dropZ ?? 3;
+  const n1 = Math.min(N, Math.max(2, options.firstBatch ?? Math.max(16, Math.ceil(N / 16))));
+  const ladder = coarseLadder(options.start ?? 0.1, options.maxAlpha ?? 100);
+  const rounds: RoundRecord[] = [];
+  const dropped: DropRecord[] = [];
+  const avg = (a: number, n: number) => mean(ev.rewards(a, n));
+
+  // Phase 1: widen.
+  await ev.ensure(0, n1);
+  const widened: number[] = [0];
+  let best = 0;
+  let lowerRun = 0;
+  for (const a of ladder) {
+    await ev.ensure(a, n1);
+    widened.push(a);
+    if (avg(a, n1) > avg(best, n1)) {
+      best = a;
+      lowerRun = 0;
+      continue;
+    }
+    lowerRun++;
+    // Stop at a point confidently below the best, or after two lower points once the best
+    // is itself clearly above α = 0 (a peak, not noise on a flat start).
+    const z = pairedZ(ev.rewards(a, n1), ev.rewards(best, n1)).z;
+    const peakSeen = best !== 0 && pairedZ(ev.rewards(best, n1), ev.rewards(0, n1)).z > 2;
+    if (z < -dropZ || (lowerRun >= 2 && peakSeen)) break;
+  }
+  rounds.push({ phase: "widen", prompts: n1, alphas: [...widened], leader: best });
+
+  // Phase 2: refine: the round values strictly between the best point's two ladder neighbours.
+  const i = widened.indexOf(best);
+  const left = i > 0 ? widened[i - 1] : undefined;
+  const right = i < widened.length - 1 ? widened[i + 1] : undefined;
+  let candidates: number[];
+  if (best === 0) {
+    // Nothing beat θ1 on the first batch: still give the smallest α and its lower neighbours a fair race.
+    const first = right ?? ladder[0];
+    candidates = [...fineBetween(first / 2, first), first];
+  } else {
+    const lo = left === undefined || left === 0 ? best / 2 : left;
+    const hi = right ?? best * 2;
+    candidates = [...fineBetween(lo, hi), best, ...[left, right].filter((a): a is number => a !== undefined && a !== 0)];
+  }
+  candidates = [...new Set(candidates)].sort((a, b) => a - b);
+  for (const a of widened) {
+    if (a !== 0 && !candidates.includes(a)) dropped.push({ alpha: a, atPrompts: n1, reason: "outside the refined bracket" });
+  }
+  for (const a of candidates) await ev.ensure(a, n1);
+  rounds.push({ phase: "refine", prompts: n1, alphas: [...candidates] });
+
+  // Phase 3: race on doubling batches.
+  const k = Math.max(1, widened.length - 1 + candidates.filter((a) => !widened.includes(a)).length);
+  const retireZ = normalQuantile(1 - (options.decisionLevel ?? 0.05) / (2 * k)) + 0.5;
+  const raceMax = Math.min(N, Math.max(n1, options.racePrompts ?? Math.ceil(N / 2)));
+  let alive = [...candidates];
+  let baselineActive = true;
+  let n = n1;
+  let forward = true;
+  for (;;) {
+    // Drop the confidently worse, against the leader (α = 0 counts as a possible leader).
+    const field = baselineActive ? [0, ...alive] : alive;
+    const leader = field.reduce((b, a) => (avg(a, n) > avg(b, n) ? a : b), field[0]);
+    alive = alive.filter((a) => {
+      if (a === leader) return true;
+      const z = pairedZ(ev.rewards(a, n), ev.rewards(leader, n)).z;
+      if (z < -dropZ) {
+        dropped.push({ alpha: a, atPrompts: n, reason: `worse than α=${leader} (paired z=${z.toFixed(2)})` });
+        return false;
+      }
+      return true;
+    });
+    if (baselineActive && alive.length > 0 && alive.every((a) => pairedZ(ev.rewards(a, n), ev.rewards(0, n)).z > retireZ)) {
+      baselineActive = false;
+    }
+    rounds.push({ phase: "race", prompts: n, alphas: [...(baselineActive ? [0] : []), ...alive], leader });
+    if (n >= raceMax || alive.length === 0 || (alive.length === 1 && !baselineActive)) break;
+    n = Math.min(raceMax, 2 * n);
+    // Snake order: the α evaluated last in a round is first in the next, so it stays loaded.
+    const roundAlphas = baselineActive ? [0, ...alive] : alive;
+    const order = forward ? roundAlphas : [...roundAlphas].reverse();
+    forward = !forward;
+    for (const a of order) await ev.ensure(a, n);
+  }
+
+  // Pick: the finalist nearest the vertex of a quadratic through the finalists' means (the
+  // second-order Taylor model of reward in α, pooled over all finalists), else the best mean.
+  // Then give the pick (and α = 0 while it is not yet decisively beaten) every prompt.
+  let preferred: number | undefined;
+  if (alive.length > 0) {
+    const means = alive.map((a) => avg(a, n));
+    preferred = alive[means.indexOf(Math.max(...means))];
+    const vertex = alive.length >= 3 ? quadraticVertex(alive, means) : undefined;
+    if (vertex !== undefined) {
+      preferred = alive.reduce((b, a) => (Math.abs(Math.log(a / vertex)) < Math.abs(Math.log(b / vertex)) ? a : b), alive[0]);
+    }
+    rounds.push({ phase: "race", prompts: N, alphas: [preferred], leader: preferred, note: vertex !== undefined ? `quadratic vertex at α≈${vertex.toPrecision(3)}` : "best mean" });
+    await ev.ensure(preferred, N);
+    if (baselineActive) await ev.ensure(0, N);
+  }
+  return { finalists: alive, dropped, rounds, baselinePrompts: ev.count(0), preferred };
+}
+
+/** Vertex of the least-squares parabola y = c0 + c1·x + c2·x² when it opens downwards and lies within the x range. */
+export function quadraticVertex(xs: number[], ys: number[]): number | undefined {
+  // Normal equations of the 3-parameter fit, solved by Cramer's rule (xs are few and small).
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, t0 = 0, t1 = 0, t2 = 0;
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i];
+    const y = ys[i];
+    s0 += 1; s1 += x; s2 += x * x; s3 += x ** 3; s4 += x ** 4;
+    t0 += y; t1 += x * y; t2 += x * x * y;
+  }
+  const det3 = (m: number[][]) =>
+    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+  const A = [[s0, s1, s2], [s1, s2, s3], [s2, s3, s4]];
+  const d = det3(A);
+  if (!(Math.abs(d) > 1e-300)) return undefined;
+  const c1 = det3([[s0, t0, s2], [s1, t1, s3], [s2, t2, s4]]) / d;
+  const c2 = det3([[s0, s1, t0], [s1, s2, t1], [s2, s3, t2]]) / d;
+  if (!(c2 < 0)) return undefined;
+  const v = -c1 / (2 * c2);
+  return v >= Math.min(...xs) && v <= Math.max(...xs) ? v : undefined;
+}

@@ -1,0 +1,153 @@
+/**
+ * From what a strategy evaluated to per-α statistics and the decision. The same code judges
+ * every strategy, so the benchmark compares search procedures, not reporting rules.
+ *
+ * Decision rule: among the finalists (α > 0 not dropped by the race), the best α — highest
+ * mean reward on the prompts they share — whose paired bootstrap interval of the gain over
+ * α = 0 lies above zero at the Bonferroni-adjusted level 1 − (1 − level)/k, with k every
+ * α > 0 evaluated (dropped ones count too: they were part of the selection). Else "no gain".
+ */
+import type { Evaluator } from "./evaluator.js";
+import type { AlphaReport, Decision, IntervalJson, SearchReport } from "./schema.js";
+import type { StrategyResult } from "./strategies.js";
+import { bootstrapMeanCI, mean, meanCI, pearson, winRate, type Interval } from "./stats.js";
+
+export interface SummaryOptions {
+  level?: number;
+  bootstrapResamples?: number;
+  bootstrapSeed?: number;
+  /** Flag a significant gain whose answers are more than this fraction longer than α = 0's (default 0.2). */
+  lengthGuard?: number;
+  /** α of the interpolation sanity check, when it was evaluated (−0.5). */
+  sanityAlpha?: number;
+}
+
+const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+const json = (i: Interval): IntervalJson => ({ mean: i.mean, lo: finite(i.lo), hi: finite(i.hi) });
+
+export function summarize(ev: Evaluator, result: StrategyResult, options: SummaryOptions = {}): {
+  alphas: AlphaReport[];
+  decision: Decision;
+  statistics: SearchReport["statistics"];
+  sanity?: SearchReport["sanity"];
+} {
+  const level = options.level ?? 0.95;
+  const resamples = options.bootstrapResamples ?? 2000;
+  const seed = options.bootstrapSeed ?? 42;
+  const lengthGuard = options.lengthGuard ?? 0.2;
+  const sanityAlpha = options.sanityAlpha;
+  const evaluated = ev.evaluatedAlphas().filter((a) => ev.count(a) > 0);
+  const candidates = evaluated.filter((a) => a !== 0 && a !== sanityAlpha);
+  const k = Math.max(1, candidates.filter((a) => a > 0).length || candidates.length);
+  const adjustedLevel = 1 - (1 - level) / k;
+  const droppedBy = new Map(result.dropped.map((d) => [d.alpha, d]));
+  const base = ev.observations(0);
+
+  const reports: AlphaReport[] = evaluated.map((alpha) => {
+    const obs = ev.observations(alpha);
+    const rewards = obs.map((o) => o.reward);
+    const tokens = obs.map((o) => o.tokens);
+    const role = alpha === 0 ? "baseline" : alpha === sanityAlpha ? "sanity" : "candidate";
+    const drop = droppedBy.get(alpha);
+    const status = role === "baseline" ? "baseline" : role === "sanity" ? "sanity" : drop && !result.finalists.includes(alpha) ? "dropped" : "finalist";
+    const report: AlphaReport = {
+      alpha,
+      role,
+      status,
+      n: obs.length,
+      rewards,
+      tokens,
+      reward: json(meanCI(rewards, level)),
+      meanTokens: mean(tokens),
+      rewardLengthCorrelation: finite(pearson(rewards, tokens)),
+    };
+    if (status === "dropped" && drop) report.dropped = { atPrompts: drop.atPrompts, reason: drop.reason };
+    if (alpha !== 0) {
+      const n = Math.min(obs.length, base.length);
+      const diffs = new Float64Array(n);
+      for (let i = 0; i < n; i++) diffs[i] = obs[i].reward - base[i].reward;
+      // One seed per α so intervals do not depend on which other α were evaluated.
+      const bseed = seed ^ Math.round(alpha * 1e6);
+      const gain = bootstrapMeanCI(diffs, { level, resamples, seed: bseed });
+      const gainAdjusted = bootstrapMeanCI(diffs, { level: adjustedLevel, resamples, seed: bseed });
+      const baseTokens = mean(base.slice(0, n).map((o) => o.tokens));
+      const lengthRatio = baseTokens > 0 ? mean(tokens.slice(0, n)) / baseTokens : NaN;
+      const significant = Number.isFinite(gainAdjusted.lo) && gainAdjusted.lo > 0;
+      report.vsBaseline = {
+        n,
+        gain: json(gain),
+        gainAdjusted: json(gainAdjusted),
+        winRate: winRate(rewards.slice(0, n), base.slice(0, n).map((o) => o.reward)),
+        lengthRatio: Number.isFinite(lengthRatio) ? lengthRatio : 1,
+        significant,
+        lengthFlag: significant && lengthRatio > 1 + lengthGuard,
+      };
+    }
+    return report;
+  });
+
+  const allRewards = reports.flatMap((r) => r.rewards);
+  const allTokens = reports.flatMap((r) => r.tokens);
+  const statistics: SearchReport["statistics"] = {
+    level,
+    bootstrapResamples: resamples,
+    bootstrapSeed: seed,
+    comparisons: k,
+    adjustedLevel,
+    lengthGuard,
+    rewardLengthCorrelation: finite(pearson(allRewards, allTokens)),
+  };
+
+  const finalists = reports.filter((r) => r.status === "finalist" && r.vsBaseline);
+  // Rank on the prompts every finalist has (their race batch), not on the pick's extra prompts.
+  const shared = Math.min(...finalists.map((r) => r.n));
+  const ranked = [...finalists].sort((a, b) => mean(b.rewards.slice(0, shared)) - mean(a.rewards.slice(0, shared)));
+  // The strategy's own pick comes first when it has one (auto: nearest the fitted vertex).
+  const preferred = ranked.find((r) => r.alpha === result.preferred);
+  if (preferred) ranked.splice(ranked.indexOf(preferred), 1), ranked.unshift(preferred);
+  const winner = ranked.find((r) => r.vsBaseline!.significant);
+  let decision: Decision;
+  const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+  if (winner) {
+    const v = winner.vsBaseline!;
+    const better = ranked[0] !== winner ? ` (α=${ranked[0].alpha} ranked first but its gain is not significant)` : "";
+    decision = {
+      kind: "alpha",
+      alpha: winner.alpha,
+      gain: v.gainAdjusted,
+      winRate: v.winRate,
+      lengthRatio: v.lengthRatio,
+      lengthFlag: v.lengthFlag,
+      reason:
+        `α=${winner.alpha} beats α=0 by ${v.gain.mean.toFixed(3)} reward on ${v.n} prompts ` +
+        `(${pct(adjustedLevel)} bootstrap interval ${v.gainAdjusted.lo!.toFixed(3)}…${v.gainAdjusted.hi!.toFixed(3)}, ` +
+        `Bonferroni over ${k} α), win rate ${pct(v.winRate)}${better}` +
+        (v.lengthFlag ? `; length guard: answers ${pct(v.lengthRatio - 1)} longer than α=0's` : ""),
+    };
+  } else {
+    const top = ranked[0];
+    decision = {
+      kind: "no-gain",
+      reason: top
+        ? `no α beats α=0 significantly: the best, α=${top.alpha}, gains ${top.vsBaseline!.gain.mean.toFixed(3)} ` +
+          `(${pct(adjustedLevel)} interval ${top.vsBaseline!.gainAdjusted.lo?.toFixed(3)}…${top.vsBaseline!.gainAdjusted.hi?.toFixed(3)} includes 0)`
+        : "every α was dropped as worse than α=0",
+    };
+  }
+
+  let sanity: SearchReport["sanity"];
+  const s = reports.find((r) => r.role === "sanity");
+  if (s?.vsBaseline) {
+    const g = s.vsBaseline.gain;
+    const below = g.hi !== null && g.hi < 0;
+    sanity = {
+      alpha: s.alpha,
+      n: s.vsBaseline.n,
+      gain: g,
+      note: below
+        ? "as expected (paper Fig. 1), the interpolated model θ1 − 0.5Δ scores below θ1"
+        : "unexpected: the interpolated model θ1 − 0.5Δ does not score clearly below θ1 — check that θ1 really was trained from θ0 and that the reward model suits the task",
+    };
+  }
+  return { alphas: reports, decision, statistics, sanity };
+}
