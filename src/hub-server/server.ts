@@ -211,8 +211,11 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     if (ctx.truncateAfter !== undefined && ctx.truncateAfter < data.byteLength) {
       const part = data.subarray(0, ctx.truncateAfter);
       ctx.record.bytes = part.byteLength;
+      // Close gracefully (FIN, not RST) and a little later, so that the client has consumed
+      // the part that was sent before its body stream errors (an errored web stream drops
+      // its queued chunks, which would make what a test sees arrive depend on timing).
       res.write(part, () => {
-        res.socket?.destroy();
+        setTimeout(() => res.socket?.end(), 50);
       });
       return;
     }

@@ -56,7 +56,7 @@ describe("snapshotDownload", () => {
     const first = await rejectionOf<Error>(snapshotDownload({ client: fx.client, repo: "org/aligned", dir, include: (p) => p === "weights/big.bin", maxAttempts: 1 }));
     expect(first).toBeInstanceOf(HubTransferError);
     const partial = join(dir, "weights", ".big.bin.incomplete");
-    // What arrived before the cut (the last chunks in flight may be lost with the socket).
+    // 70,000 normally; less if the machine is so loaded that queued chunks were dropped at the cut.
     const have = (await stat(partial)).size;
     expect(have).toBeGreaterThan(0);
     expect(have).toBeLessThanOrEqual(70_000);
@@ -77,8 +77,9 @@ describe("snapshotDownload", () => {
     const starts = fx.hub.admin.requests.filter((r) => r.range).map((r) => Number(/bytes=(\d+)-$/.exec(r.range!)![1]));
     expect(starts).toHaveLength(2);
     expect(starts[0]).toBeGreaterThan(0);
-    // (≥: bytes in flight when a socket is cut may never reach the client)
-    expect(starts[1]).toBeGreaterThanOrEqual(starts[0]!);
+    // [50000, 100000] normally (see the resume test about loaded machines).
+    expect(starts.length).toBeGreaterThanOrEqual(1);
+    expect(starts.every((s, i) => s > 0 && s <= 50_000 * (i + 1) && (i === 0 || s > starts[i - 1]!))).toBe(true);
     expect(fx.sleeps).toHaveLength(2);
   });
 
