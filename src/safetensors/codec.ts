@@ -32,8 +32,12 @@ export function bf16FromFloat32Bits(bits: number): number {
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-/** double → bfloat16 bits, rounded once. */
+/** The NaN each encoder writes: positive, quiet, no payload (NaN signs and payloads are not portable). */
+export const CANONICAL_NAN = Object.freeze({ BF16: 0x7fc0, F16: 0x7e00, F32: 0x7fc00000 });
+
+/** double → bfloat16 bits, rounded once; any NaN → the canonical 0x7fc0. */
 export function bf16FromNumber(x: number): number {
+  if (x !== x) return CANONICAL_NAN.BF16;
   return bf16FromFloat32Bits(float32BitsRoundToOdd(x));
 }
 
@@ -69,7 +73,9 @@ export function f16FromFloat32Bits(bits: number): number {
   return sign | h;
 }
 
+/** double → float16 bits, rounded once; any NaN → the canonical 0x7e00. */
 export function f16FromNumber(x: number): number {
+  if (x !== x) return CANONICAL_NAN.F16;
   return f16FromFloat32Bits(float32BitsRoundToOdd(x));
 }
 
@@ -100,56 +106,95 @@ export function decodeFloats(dtype: FloatDtype, bytes: Uint8Array): Float64Array
 
 /** Decodes into a caller-owned array (Float64Array or Float32Array, at least n long). */
 export function decodeFloatsInto(dtype: FloatDtype, bytes: Uint8Array, out: Float64Array | Float32Array): void {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const size = bytesPer(dtype);
+  const n = Math.floor(bytes.byteLength / size);
+  if (bytes.byteOffset % size !== 0) bytes = bytes.slice(); // typed views need alignment
   switch (dtype) {
     case "F64": {
-      const n = bytes.byteLength >>> 3;
-      for (let i = 0; i < n; i++) out[i] = view.getFloat64(i * 8, true);
+      const src = new Float64Array(bytes.buffer, bytes.byteOffset, n);
+      for (let i = 0; i < n; i++) out[i] = src[i];
       return;
     }
     case "F32": {
-      const n = bytes.byteLength >>> 2;
-      for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
+      const src = new Float32Array(bytes.buffer, bytes.byteOffset, n);
+      for (let i = 0; i < n; i++) out[i] = src[i];
       return;
     }
     case "BF16": {
-      const n = bytes.byteLength >>> 1;
-      for (let i = 0; i < n; i++) {
-        u32[0] = view.getUint16(i * 2, true) << 16;
-        out[i] = f32[0];
+      const src = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+      const wide = new Uint32Array(Math.min(n, 4096));
+      const wideF = new Float32Array(wide.buffer);
+      for (let base = 0; base < n; base += wide.length) {
+        const m = Math.min(wide.length, n - base);
+        for (let i = 0; i < m; i++) wide[i] = src[base + i] << 16;
+        for (let i = 0; i < m; i++) out[base + i] = wideF[i];
       }
       return;
     }
     case "F16": {
-      const n = bytes.byteLength >>> 1;
-      for (let i = 0; i < n; i++) out[i] = numberFromF16(view.getUint16(i * 2, true));
+      const src = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+      for (let i = 0; i < n; i++) out[i] = numberFromF16(src[i]);
       return;
     }
   }
 }
 
-/** Encodes doubles into little-endian bytes of `dtype`, each rounded once. */
+/** Encodes doubles into little-endian bytes of `dtype`, each rounded once (NaN → the canonical NaN). */
 export function encodeFloats(dtype: FloatDtype, values: ArrayLike<number>): Uint8Array {
-  const n = values.length;
-  const out = new Uint8Array(n * bytesPer(dtype));
-  const view = new DataView(out.buffer);
-  switch (dtype) {
-    case "F64":
-      for (let i = 0; i < n; i++) view.setFloat64(i * 8, values[i], true);
-      break;
-    case "F32":
-      for (let i = 0; i < n; i++) view.setFloat32(i * 4, values[i], true);
-      break;
-    case "BF16":
-      for (let i = 0; i < n; i++) view.setUint16(i * 2, bf16FromNumber(values[i]), true);
-      break;
-    case "F16":
-      for (let i = 0; i < n; i++) view.setUint16(i * 2, f16FromNumber(values[i]), true);
-      break;
-  }
+  const out = new Uint8Array(values.length * bytesPer(dtype));
+  encodeFloatsInto(dtype, values, out);
   return out;
+}
+
+/** Encodes into caller-owned bytes (at least n × size long, aligned to the element size). */
+export function encodeFloatsInto(dtype: FloatDtype, values: ArrayLike<number>, out: Uint8Array, n = values.length): void {
+  switch (dtype) {
+    case "F64": {
+      const dst = new Float64Array(out.buffer, out.byteOffset, n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        dst[i] = v === v ? v : NaN;
+      }
+      const bits = new Uint32Array(out.buffer, out.byteOffset, 2 * n);
+      for (let i = 0; i < n; i++) {
+        if (dst[i] !== dst[i]) {
+          bits[2 * i] = 0;
+          bits[2 * i + 1] = 0x7ff80000;
+        }
+      }
+      return;
+    }
+    case "F32": {
+      const dst = new Float32Array(out.buffer, out.byteOffset, n);
+      const bits = new Uint32Array(out.buffer, out.byteOffset, n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (v === v) dst[i] = v;
+        else bits[i] = CANONICAL_NAN.F32;
+      }
+      return;
+    }
+    case "BF16": {
+      const dst = new Uint16Array(out.buffer, out.byteOffset, n);
+      for (let i = 0; i < n; i++) dst[i] = bf16FromNumber(values[i]);
+      return;
+    }
+    case "F16": {
+      const dst = new Uint16Array(out.buffer, out.byteOffset, n);
+      for (let i = 0; i < n; i++) dst[i] = f16FromNumber(values[i]);
+      return;
+    }
+  }
+}
+
+export function bytesPerFloat(dtype: FloatDtype): number {
+  return bytesPer(dtype);
 }
 
 function bytesPer(dtype: FloatDtype): number {
   return dtype === "F64" ? 8 : dtype === "F32" ? 4 : 2;
 }
+
+// The typed-array fast paths above read and write in the platform's byte order; safetensors
+// is little-endian, as is every platform Node supports in practice. Refuse loudly otherwise.
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error("expo-bot needs a little-endian platform");
