@@ -50,6 +50,8 @@ export interface TinyModelOptions {
   card?: Record<string, unknown>;
   /** Weight init scale (HF's initializer_range). */
   initStd?: number;
+  /** Edits each tensor's values in place before they are written (hand-built models for the demo). */
+  adjust?: (name: string, values: Float64Array, shape: number[]) => void;
 }
 
 export interface TinyModel {
@@ -239,7 +241,11 @@ async function writeModelFolder(
     ...(head === "reward" ? { num_labels: 1, id2label: { "0": "LABEL_0" }, label2id: { LABEL_0: 0 } } : {}),
   };
   const layout = tensorLayout(shape);
-  const tensors = layout.map(({ name, shape: s, kind }) => ({ name, dtype, shape: s, data: encodeFloats(dtype, valuesFor(name, s, kind)) }));
+  const tensors = layout.map(({ name, shape: s, kind }) => {
+    const values = valuesFor(name, s, kind);
+    options.adjust?.(name, values, s);
+    return { name, dtype, shape: s, data: encodeFloats(dtype, values) };
+  });
 
   await mkdir(options.dir, { recursive: true });
   const shardCount = Math.max(1, Math.min(options.shards ?? 1, tensors.length));
