@@ -235,6 +235,13 @@ export function aggregate(stats: readonly TensorStat[]): Overall | null {
 
 const fmt = (x: number) => (x === 0 ? "0" : Math.abs(x) >= 0.01 && Math.abs(x) < 1000 ? x.toFixed(4).replace(/0+$/, "").replace(/\.$/, "") : x.toExponential(2));
 export const formatNumber = fmt;
+/** Cosines near 1 need more digits than other numbers: 0.99995, not 1. */
+export function formatCosine(x: number): string {
+  if (x === 1) return "1";
+  if (x > 0.999999) return ">0.999999";
+  return Math.abs(x) >= 0.9 ? x.toFixed(6).replace(/0+$/, "") : fmt(x);
+}
+const cos = formatCosine;
 
 /** The weight reasons: identical, unrelated, far, barely moved, or close. */
 export function judgeWeights(stats: readonly TensorStat[], overall: Overall | null, nonFinite: readonly string[], t: Thresholds): Reason[] {
@@ -251,7 +258,7 @@ export function judgeWeights(stats: readonly TensorStat[], overall: Overall | nu
   const decisive = stats.filter((s) => s.decisive);
   const unrelated = decisive.filter((s) => s.cosine < t.refuseCosine || s.relativeDistance > t.refuseRelativeDistance);
   const far = decisive.filter((s) => !unrelated.includes(s) && (s.cosine < t.warnCosine || s.relativeDistance > t.warnRelativeDistance));
-  const describe = (s: TensorStat) => `"${s.name}" (relative distance ${fmt(s.relativeDistance)}, cosine ${fmt(s.cosine)})`;
+  const describe = (s: TensorStat) => `"${s.name}" (relative distance ${fmt(s.relativeDistance)}, cosine ${cos(s.cosine)})`;
 
   if (overall.relativeDistance <= t.identicalRelativeDistance) {
     reasons.push({ level: "refuse", code: "weights-identical", message: `θ1's sampled weights are identical to θ0's ${where}: there is no alignment update to extrapolate.`, numbers: nums });
@@ -261,21 +268,21 @@ export function judgeWeights(stats: readonly TensorStat[], overall: Overall | nu
     reasons.push({
       level: "refuse",
       code: "weights-unrelated",
-      message: `The weights look independently trained, not fine-tuned from θ0: ${where}, relative distance ‖θ1−θ0‖/‖θ0‖ is ${fmt(overall.relativeDistance)} (refuse above ${t.refuseRelativeDistance}) and cosine similarity ${fmt(overall.cosine)} (refuse below ${t.refuseCosine}). Fine-tuning from a checkpoint gives about 0.001–0.05 and above 0.99; unrelated models give about 1.4 and 0. The paper found extrapolating such pairs collapses the model.`,
+      message: `The weights look independently trained, not fine-tuned from θ0: ${where}, relative distance ‖θ1−θ0‖/‖θ0‖ is ${fmt(overall.relativeDistance)} (refuse above ${t.refuseRelativeDistance}) and cosine similarity ${cos(overall.cosine)} (refuse below ${t.refuseCosine}). Fine-tuning from a checkpoint gives about 0.001–0.05 and above 0.99; unrelated models give about 1.4 and 0. The paper found extrapolating such pairs collapses the model.`,
       numbers: nums,
     });
   } else if (unrelated.length > 0) {
     reasons.push({
       level: "refuse",
       code: "tensors-unrelated",
-      message: `Overall the weights are close (relative distance ${fmt(overall.relativeDistance)}, cosine ${fmt(overall.cosine)}), but ${unrelated.length} sampled tensor${unrelated.length > 1 ? "s look" : " looks"} unrelated to θ0: ${unrelated.slice(0, 3).map(describe).join("; ")}. Extrapolating a re-initialised part would break it.`,
+      message: `Overall the weights are close (relative distance ${fmt(overall.relativeDistance)}, cosine ${cos(overall.cosine)}), but ${unrelated.length} sampled tensor${unrelated.length > 1 ? "s look" : " looks"} unrelated to θ0: ${unrelated.slice(0, 3).map(describe).join("; ")}. Extrapolating a re-initialised part would break it.`,
       numbers: { ...nums, unrelatedTensors: unrelated.length },
     });
   } else if (overall.cosine < t.warnCosine || overall.relativeDistance > t.warnRelativeDistance || far.length > 0) {
     reasons.push({
       level: "warn",
       code: "weights-far",
-      message: `θ1 moved further from θ0 than preference training usually does: ${where}, relative distance ${fmt(overall.relativeDistance)} (warn above ${t.warnRelativeDistance}), cosine ${fmt(overall.cosine)} (warn below ${t.warnCosine})${far.length ? `; furthest: ${far.slice(0, 3).map(describe).join("; ")}` : ""}. It may be a long fine-tune or from a different checkpoint; expect a small best α.`,
+      message: `θ1 moved further from θ0 than preference training usually does: ${where}, relative distance ${fmt(overall.relativeDistance)} (warn above ${t.warnRelativeDistance}), cosine ${cos(overall.cosine)} (warn below ${t.warnCosine})${far.length ? `; furthest: ${far.slice(0, 3).map(describe).join("; ")}` : ""}. It may be a long fine-tune or from a different checkpoint; expect a small best α.`,
       numbers: { ...nums, farTensors: far.length },
     });
   } else if (overall.relativeDistance < t.tinyRelativeDistance) {
@@ -289,7 +296,7 @@ export function judgeWeights(stats: readonly TensorStat[], overall: Overall | nu
     reasons.push({
       level: "info",
       code: "weights-close",
-      message: `θ1 is θ0 plus a small update ${where}: relative distance ${fmt(overall.relativeDistance)}, cosine ${fmt(overall.cosine)} — what fine-tuning from θ0 looks like.`,
+      message: `θ1 is θ0 plus a small update ${where}: relative distance ${fmt(overall.relativeDistance)}, cosine ${cos(overall.cosine)} — what fine-tuning from θ0 looks like.`,
       numbers: nums,
     });
   }

@@ -1,0 +1,81 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { startLocalHub, type LocalHub } from "../hub-server/index.js";
+import { deriveTinyModel, writeTinyModel } from "../synthetic/tiny-model.js";
+import { UserError } from "../util/errors.js";
+import { run } from "./check.js";
+
+const root = await mkdtemp(join(tmpdir(), "expo-cli-check-"));
+let hub: LocalHub;
+let out: string[];
+let err: string[];
+
+beforeAll(async () => {
+  await writeTinyModel({ dir: join(root, "sft"), seed: 3 });
+  await deriveTinyModel({ from: join(root, "sft"), dir: join(root, "dpo"), relativeDelta: 0.01, card: { base_model: "org/sft" } });
+  await deriveTinyModel({ from: join(root, "sft"), dir: join(root, "far"), relativeDelta: 0.2 });
+  await writeTinyModel({ dir: join(root, "other"), seed: 8 });
+  hub = await startLocalHub();
+});
+afterAll(async () => {
+  await hub.close();
+  await rm(root, { recursive: true, force: true });
+});
+function capture() {
+  out = [];
+  err = [];
+  vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => void out.push(a.join(" ")));
+  vi.spyOn(console, "error").mockImplementation((...a: unknown[]) => void err.push(a.join(" ")));
+}
+afterEach(() => vi.restoreAllMocks());
+
+describe("expo-bot check", () => {
+  it("prints a pass with its table and exits 0", async () => {
+    capture();
+    expect(await run(["--sft", join(root, "sft"), "--aligned", join(root, "dpo"), "--sft-id", "org/sft"])).toBe(0);
+    const text = out.join("\n");
+    expect(text).toMatch(/^expo-bot check: PASS/);
+    expect(text).toContain("[lineage-confirmed]");
+    expect(text).toContain("overall (weight matrices)");
+    expect(text).toMatch(/Read .* in \d+ requests/);
+  });
+
+  it("exits 3 on a refusal, and prints JSON with --json", async () => {
+    capture();
+    expect(await run(["--sft", join(root, "sft"), "--aligned", join(root, "other"), "--json"])).toBe(3);
+    const v = JSON.parse(out.join("\n"));
+    expect(v.schema).toBe("expo-bot/verdict@1");
+    expect(v.verdict).toBe("refuse");
+    expect(v.reasons[0].code).toBe("weights-unrelated");
+    expect(v.usage.sft.requests).toBeGreaterThan(0);
+  });
+
+  it("exits 0 on a warning and prints the warning to stderr under --json", async () => {
+    capture();
+    expect(await run(["--sft", join(root, "sft"), "--aligned", join(root, "far"), "--json"])).toBe(0);
+    expect(JSON.parse(out.join("\n")).verdict).toBe("warn");
+    expect(err.join("\n")).toMatch(/warning: θ1 moved further/);
+  });
+
+  it("takes thresholds from a file and from flags (flags win)", async () => {
+    const file = join(root, "thresholds.json");
+    await writeFile(file, JSON.stringify({ warnRelativeDistance: 0.3, refuseRelativeDistance: 0.6, warnCosine: 0.95 }));
+    capture();
+    expect(await run(["--sft", join(root, "sft"), "--aligned", join(root, "far"), "--json", "--thresholds", file])).toBe(0);
+    expect(JSON.parse(out.join("\n"))).toMatchObject({ verdict: "pass", thresholds: { warnRelativeDistance: 0.3 } });
+    capture();
+    expect(await run(["--sft", join(root, "sft"), "--aligned", join(root, "far"), "--json", "--thresholds", file, "--refuse-relative-distance", "0.15", "--warn-relative-distance", "0.1"])).toBe(3);
+    expect(JSON.parse(out.join("\n")).thresholds.refuseRelativeDistance).toBe(0.15);
+    await writeFile(file, JSON.stringify({ warnCosine: "high" }));
+    await expect(run(["--sft", join(root, "sft"), "--aligned", join(root, "dpo"), "--thresholds", file])).rejects.toThrow(/"warnCosine" must be a non-negative number/);
+  });
+
+  it("exits 4 when a Hub model cannot be reached, and rejects missing flags", async () => {
+    capture();
+    expect(await run(["--sft", "org/missing", "--aligned", join(root, "dpo"), "--hub-url", hub.url])).toBe(4);
+    expect(err.join("\n")).toMatch(/could not read a model: .*org\/missing.*not found/);
+    await expect(run(["--sft", join(root, "sft")])).rejects.toThrow(UserError);
+  });
+});
