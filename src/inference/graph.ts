@@ -27,9 +27,13 @@ import { UserError } from "../util/errors.js";
 import { resolveArch, type ArchSpec } from "./arch.js";
 import { DataType, GraphBuilder, type DataTypeId } from "./onnx-builder.js";
 
+/** "standard": attention from standard ONNX ops; "gqa": com.microsoft.GroupQueryAttention (batch 1, no padding; for measurements). */
+export type AttentionImpl = "standard" | "gqa";
+
 export interface BuildOptions {
   /** Causal LM: take and return the KV cache (default true). Reward models never use one. */
   cache?: boolean;
+  attention?: AttentionImpl;
 }
 
 export interface BuiltGraph {

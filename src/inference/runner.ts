@@ -7,13 +7,17 @@ import * as ort from "onnxruntime-node";
 import type { ModelConfig } from "../checkpoint/config.js";
 import type { ModelWeights } from "../checkpoint/weights.js";
 import type { ArchSpec } from "./arch.js";
-import { buildGraph, type BuiltGraph } from "./graph.js";
+import { buildGraph, type AttentionImpl, type BuiltGraph } from "./graph.js";
 
 export interface SessionOptions {
   /** Use the KV cache (causal LM; default true). */
   cache?: boolean;
   /** ORT intra-op threads (default: ORT's choice, one per core). */
   threads?: number;
+  /** Let idle ORT pool threads spin (lower latency on a dedicated machine; default false). */
+  spin?: boolean;
+  /** Attention implementation (default "standard"; see graph.ts). */
+  attention?: AttentionImpl;
   /** Execution providers, e.g. ["cuda", "cpu"] (default ["cpu"]). */
   executionProviders?: string[];
 }
@@ -54,12 +58,15 @@ export class ModelRunner {
   ) {}
 
   static async create(config: ModelConfig, weights: ModelWeights, options: SessionOptions = {}): Promise<ModelRunner> {
-    const built: BuiltGraph = await buildGraph(config, weights, { cache: options.cache });
+    const built: BuiltGraph = await buildGraph(config, weights, { cache: options.cache, attention: options.attention });
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: (options.executionProviders ?? ["cpu"]) as ort.InferenceSession.ExecutionProviderConfig[],
       graphOptimizationLevel: "all",
       externalData: built.externalData,
       ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+      // Idle pool threads sleep instead of spinning: decode steps are short, and spinning
+      // threads fight everything else on a shared machine (measured: 10× slower decode).
+      extra: { session: { intra_op: { allow_spinning: options.spin ? "1" : "0" }, inter_op: { allow_spinning: options.spin ? "1" : "0" } } },
     };
     const session = await ort.InferenceSession.create(built.model, sessionOptions);
     return new ModelRunner(built.spec, session, built.cache, { bytes: built.model.byteLength });
