@@ -72,7 +72,8 @@ export interface FaultSpec {
   status?: number;
   headers?: Record<string, string>;
   body?: string;
-  /** Handle the request normally but cut the body after this many bytes and drop the connection. */
+  /** Handle the request normally but cut the body after this many bytes and close the
+   * connection; counts only against responses whose body is longer than this. */
   truncateAfter?: number;
 }
 
@@ -142,7 +143,7 @@ interface Ctx {
   base: string;
   user?: string;
   token?: string;
-  truncateAfter?: number;
+  truncateFault?: ActiveFault;
   record: RequestRecord;
 }
 
@@ -208,8 +209,10 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       res.end();
       return;
     }
-    if (ctx.truncateAfter !== undefined && ctx.truncateAfter < data.byteLength) {
-      const part = data.subarray(0, ctx.truncateAfter);
+    const cut = ctx.truncateFault;
+    if (cut && cut.remaining > 0 && cut.truncateAfter! < data.byteLength) {
+      cut.remaining--;
+      const part = data.subarray(0, cut.truncateAfter);
       ctx.record.bytes = part.byteLength;
       // Close gracefully (FIN, not RST) and a little later, so that the client has consumed
       // the part that was sent before its body stream errors (an errored web stream drops
@@ -720,11 +723,12 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       ctx.user = userOf(ctx.token);
       record.user = ctx.user;
     }
-    const fault = faults.find((f) => f.remaining > 0 && (!f.method || f.method === req.method) && (typeof f.path === "string" ? url.pathname.startsWith(f.path) : f.path.test(url.pathname)));
+    const fault = faults.find((f) => f.remaining > 0 && (f.truncateAfter === undefined || req.method !== "HEAD") && (!f.method || f.method === req.method) && (typeof f.path === "string" ? url.pathname.startsWith(f.path) : f.path.test(url.pathname)));
     if (fault) {
-      fault.remaining--;
-      if (fault.truncateAfter !== undefined) ctx.truncateAfter = fault.truncateAfter;
+      // A truncation fault is spent only on a body it actually cuts (see send()).
+      if (fault.truncateAfter !== undefined) ctx.truncateFault = fault;
       else {
+        fault.remaining--;
         req.resume();
         send(ctx, fault.status ?? 500, { "Content-Type": "application/json", ...(fault.headers ?? {}) }, fault.body ?? JSON.stringify({ error: `Injected fault (${fault.status ?? 500})` }));
         return;

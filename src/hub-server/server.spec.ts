@@ -1,0 +1,133 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { fileDownloadInfo, modelInfo, downloadFile } from "@huggingface/hub";
+import { parseRange, startLocalHub, CHECKED_CLIENT_VERSION, type LocalHub } from "./server.js";
+import { gitBlobOid, lfsPointer } from "./store.js";
+
+let hub: LocalHub;
+const weights = new Uint8Array(1000).map((_, i) => i % 256);
+
+beforeEach(async () => {
+  hub = await startLocalHub();
+  hub.admin.createRepo("org/m", { files: { "model.safetensors": weights, "config.json": '{"a":1}' } });
+});
+afterEach(async () => {
+  await hub.close();
+});
+
+describe("local Hub server", () => {
+  it("states the client version it was checked against, which is the installed one", () => {
+    const installed = JSON.parse(readFileSync(new URL("../../node_modules/@huggingface/hub/package.json", import.meta.url), "utf8")).version;
+    expect(CHECKED_CLIENT_VERSION).toBe(installed);
+  });
+
+  it("parses single byte ranges", () => {
+    expect(parseRange("bytes=0-0", 10)).toEqual([0, 0]);
+    expect(parseRange("bytes=5-", 10)).toEqual([5, 9]);
+    expect(parseRange("bytes=-3", 10)).toEqual([7, 9]);
+    expect(parseRange("bytes=8-100", 10)).toEqual([8, 9]);
+    expect(parseRange("bytes=10-", 10)).toBeNull();
+    expect(parseRange("bytes=3-1", 10)).toBeNull();
+    expect(parseRange("items=1-2", 10)).toBeNull();
+  });
+
+  it("serves resolve with Range, Content-Range and the headers the client reads", async () => {
+    const sha = hub.admin.repo("org/m")!.branches.main!;
+    const res = await fetch(`${hub.url}/org/m/resolve/main/model.safetensors`, { headers: { Range: "bytes=10-19" } });
+    expect(res.status).toBe(206);
+    expect(res.headers.get("content-range")).toBe("bytes 10-19/1000");
+    expect(res.headers.get("x-repo-commit")).toBe(sha);
+    expect(res.headers.get("x-linked-size")).toBe("1000");
+    const sha256 = createHash("sha256").update(weights).digest("hex");
+    expect(res.headers.get("x-linked-etag")).toBe(`"${sha256}"`);
+    expect(res.headers.get("accept-ranges")).toBe("bytes");
+    expect(new Uint8Array(await res.arrayBuffer())).toEqual(weights.subarray(10, 20));
+    const bad = await fetch(`${hub.url}/org/m/resolve/main/model.safetensors`, { headers: { Range: "bytes=2000-" } });
+    expect(bad.status).toBe(416);
+    expect(bad.headers.get("content-range")).toBe("bytes */1000");
+    const info = await fileDownloadInfo({ repo: "org/m", path: "model.safetensors", hubUrl: hub.url });
+    expect(info).toMatchObject({ size: 1000, etag: `"${sha256}"` });
+    // by commit sha too
+    expect((await fetch(`${hub.url}/org/m/resolve/${sha}/config.json`)).status).toBe(200);
+  });
+
+  it("serves raw LFS pointers and git oids like git", async () => {
+    const sha256 = createHash("sha256").update(weights).digest("hex");
+    const raw = await (await fetch(`${hub.url}/org/m/raw/main/model.safetensors`)).text();
+    expect(raw).toBe(lfsPointer(sha256, 1000));
+    const tree = (await (await fetch(`${hub.url}/api/models/org/m/tree/main`)).json()) as { path: string; oid: string; lfs?: { oid: string } }[];
+    expect(tree.find((e) => e.path === "config.json")!.oid).toBe(gitBlobOid(new TextEncoder().encode('{"a":1}')));
+    expect(tree.find((e) => e.path === "model.safetensors")!.lfs!.oid).toBe(sha256);
+  });
+
+  it("answers missing repos, revisions and files with the Hub's error codes", async () => {
+    const repo = await fetch(`${hub.url}/api/models/org/none`);
+    expect([repo.status, repo.headers.get("x-error-code")]).toEqual([404, "RepoNotFound"]);
+    const rev = await fetch(`${hub.url}/org/m/resolve/v9/config.json`);
+    expect([rev.status, rev.headers.get("x-error-code")]).toEqual([404, "RevisionNotFound"]);
+    const entry = await fetch(`${hub.url}/org/m/resolve/main/none.json`);
+    expect([entry.status, entry.headers.get("x-error-code")]).toEqual([404, "EntryNotFound"]);
+    expect(await entry.json()).toEqual({ error: "Entry not found" });
+    const head = await fetch(`${hub.url}/org/m/raw/main/none.json`, { method: "HEAD" });
+    expect(head.status).toBe(404);
+  });
+
+  it("private repos are 404 without a token; gated repos answer resolve with 401/403 GatedRepo", async () => {
+    hub.admin.setPrivate("org/m", true);
+    expect((await fetch(`${hub.url}/api/models/org/m`)).status).toBe(404);
+    expect((await fetch(`${hub.url}/api/models/org/m`, { headers: { Authorization: "Bearer hf_x" } })).status).toBe(200);
+    hub.admin.setPrivate("org/m", false);
+    hub.admin.setGated("org/m", "auto");
+    const anon = await fetch(`${hub.url}/org/m/resolve/main/config.json`);
+    expect([anon.status, anon.headers.get("x-error-code")]).toEqual([401, "GatedRepo"]);
+    const denied = await fetch(`${hub.url}/org/m/resolve/main/config.json`, { headers: { Authorization: "Bearer hf_x" } });
+    expect(denied.status).toBe(403);
+    expect(((await denied.json()) as { error: string }).error).toMatch(/restricted and you are not in the authorized list/);
+    hub.admin.addToken("hf_alice", "alice");
+    hub.admin.setGated("org/m", "auto", ["alice"]);
+    expect((await fetch(`${hub.url}/org/m/resolve/main/config.json`, { headers: { Authorization: "Bearer hf_alice" } })).status).toBe(200);
+    const info = await modelInfo({ name: "org/m", hubUrl: hub.url });
+    expect(info.gated).toBe("auto");
+  });
+
+  it("returns only the expanded fields when expand= is given", async () => {
+    const body = (await (await fetch(`${hub.url}/api/models/org/m?expand=sha&expand=private`)).json()) as Record<string, unknown>;
+    expect(Object.keys(body).sort()).toEqual(["_id", "id", "private", "sha"]);
+    const full = (await (await fetch(`${hub.url}/api/models/org/m`)).json()) as Record<string, unknown>;
+    expect(full.siblings).toBeDefined();
+  });
+
+  it("rejects an LFS upload whose content does not match its oid", async () => {
+    const res = await fetch(`${hub.url}/__lfs/upload/${"0".repeat(64)}?size=3`, { method: "PUT", body: "abc" });
+    expect(res.status).toBe(400);
+  });
+
+  it("injected faults apply to the next N matching requests only", async () => {
+    hub.admin.injectFault({ path: "/api/models/org/m", status: 503, count: 2 });
+    expect((await fetch(`${hub.url}/api/models/org/m`)).status).toBe(503);
+    expect((await fetch(`${hub.url}/org/m/resolve/main/config.json`)).status).toBe(200);
+    expect((await fetch(`${hub.url}/api/models/org/m`)).status).toBe(503);
+    expect((await fetch(`${hub.url}/api/models/org/m`)).status).toBe(200);
+    hub.admin.injectFault({ path: "/org/m/resolve/", truncateAfter: 100 });
+    await expect(downloadFile({ repo: "org/m", path: "model.safetensors", hubUrl: hub.url }).then((b) => b!.arrayBuffer())).rejects.toThrow();
+  });
+
+  it("keeps repos on disk across restarts", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "hub-persist-"));
+    try {
+      const a = await startLocalHub({ dir });
+      a.admin.createRepo("x/y", { files: { "f.txt": "persisted" } });
+      const sha = a.admin.repo("x/y")!.branches.main;
+      await a.close();
+      const b = await startLocalHub({ dir });
+      expect(await (await fetch(`${b.url}/x/y/resolve/${sha}/f.txt`)).text()).toBe("persisted");
+      await b.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
