@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../cli.js";
 import { startLocalHub, type LocalHub } from "../hub-server/index.js";
-import { writeTinyModel } from "../synthetic/tiny-model.js";
+import { extrapolate } from "../expo/extrapolate.js";
+import { deriveTinyModel, writeTinyModel } from "../synthetic/tiny-model.js";
 import { parseCardMetadata } from "./card.js";
 
 const TOKEN = "hf_clitestbottoken00000";
@@ -31,9 +32,21 @@ beforeAll(async () => {
   hub.admin.createRepo("acme/tiny-dpo", { files: { "README.md": "---\nlicense: apache-2.0\nbase_model: acme/tiny-sft\n---\n", LICENSE: "Apache License 2.0\n" } });
   hub.admin.createRepo("acme/nd-dpo", { files: { "README.md": "---\nlicense: cc-by-nd-4.0\n---\n" } });
   tmp = await mkdtemp(join(tmpdir(), "publish-cli-"));
+  // A real pipeline output: θ0, θ1 derived from it, and extrapolate() writing the folder
+  // with its expo_provenance.json naming the Hub sources.
+  const sft = join(tmp, "sft");
+  const dpo = join(tmp, "dpo");
+  await writeTinyModel({ dir: sft, hiddenSize: 16, intermediateSize: 32, layers: 1, heads: 2, kvHeads: 1, seed: 3 });
+  await deriveTinyModel({ from: sft, dir: dpo, relativeDelta: 0.01, seed: 4 });
   modelDir = join(tmp, "model");
-  await writeTinyModel({ dir: modelDir, hiddenSize: 16, intermediateSize: 32, layers: 1, heads: 2, kvHeads: 1, seed: 3 });
-  await writeFile(join(modelDir, "expo-provenance.json"), JSON.stringify({ theta1: { repo: "acme/tiny-dpo", revision: "main" }, theta0: { repo: "acme/tiny-sft", revision: "main" }, alpha: 0.3 }));
+  await extrapolate({
+    sft,
+    aligned: dpo,
+    alpha: 0.3,
+    out: modelDir,
+    threads: 0,
+    sources: { sft: { repo: "acme/tiny-sft", revision: hub.admin.repo("acme/tiny-sft")!.branches.main! }, aligned: { repo: "acme/tiny-dpo", revision: hub.admin.repo("acme/tiny-dpo")!.branches.main! } },
+  });
   await mkdir(join(tmp, "search"));
   reportPath = join(tmp, "search", "search.json");
   await copyFile(new URL("./fixtures/search.json", import.meta.url), reportPath);
@@ -70,7 +83,7 @@ describe("expo-bot publish", () => {
     expect(await main(["publish", "--model", modelDir, "--report", reportPath, "--repo", "expo-bot/tiny-dpo-ExPO", "--hub-url", hub.url, "--json"])).toBe(0);
     const result = JSON.parse(io.out());
     expect(result).toMatchObject({ repo: "expo-bot/tiny-dpo-ExPO", status: "created" });
-    expect(result.uploaded).toEqual(expect.arrayContaining(["README.md", "LICENSE", "alpha-curve.svg", "expo-provenance.json", "model.safetensors"]));
+    expect(result.uploaded).toEqual(expect.arrayContaining(["README.md", "LICENSE", "alpha-curve.svg", "expo_provenance.json", "model.safetensors"]));
     vi.restoreAllMocks();
     io = capture();
     expect(await main(["publish", "--model", modelDir, "--report", reportPath, "--repo", "expo-bot/tiny-dpo-ExPO", "--hub-url", hub.url])).toBe(0);

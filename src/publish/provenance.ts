@@ -1,8 +1,10 @@
 /**
  * Where a model folder came from: θ1 and θ0 (Hub ids and revisions) and α, read from the
- * provenance file the extrapolation writes into its output folder. The reader accepts the
- * few shapes such a file reasonably takes (`theta1`/`aligned`, `repo`/`id`/`path`,
- * `revision`/`sha`) so publishing does not break on additive changes upstream.
+ * provenance file the extrapolation writes into its output folder (`expo_provenance.json`,
+ * src/expo/extrapolate.ts: `sources: { aligned: {path, repo?, revision?}, sft: {…} }`,
+ * `alpha`). The reader also accepts `theta1`/`theta0` and `id`/`sha` spellings so that
+ * publishing does not break on small changes upstream. A source is only taken as a Hub id
+ * from `repo`/`id`, or from `path` when that is not a folder on this machine.
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -12,7 +14,7 @@ import { isRepoId } from "./naming.js";
 import type { SourceModel } from "./types.js";
 
 /** File names tried, in order. */
-export const PROVENANCE_FILES = ["expo-provenance.json", "provenance.json", "expo.json"];
+export const PROVENANCE_FILES = ["expo_provenance.json", "expo-provenance.json", "provenance.json"];
 
 export interface Provenance {
   file: string;
@@ -30,7 +32,9 @@ function source(value: unknown): SourceModel | undefined {
     return id && isRepoId(id) ? { id, revision: revision || "main" } : undefined;
   }
   if (!isObject(value)) return undefined;
-  const id = [value.repo, value.id, value.path, value.name].find((v): v is string => typeof v === "string" && isRepoId(v));
+  const named = [value.repo, value.id].find((v): v is string => typeof v === "string" && isRepoId(v));
+  const fromPath = typeof value.path === "string" && isRepoId(value.path) && !existsSync(value.path) ? value.path : undefined;
+  const id = named ?? fromPath;
   if (!id) return undefined;
   const revision = [value.revision, value.sha, value.commit].find((v): v is string => typeof v === "string" && v.length > 0);
   return { id, revision: revision ?? "main" };
@@ -57,15 +61,20 @@ export async function readProvenance(dir: string): Promise<Provenance | null> {
     } catch (err) {
       throw new UserError(`${file}: not valid JSON (${(err as Error).message})`, { cause: err });
     }
-    if (!isObject(value)) throw new UserError(`${file}: expected a JSON object`);
-    const out: Provenance = { file };
-    const t1 = pickSource(value, ["theta1", "aligned", "model", "θ1"]);
-    const t0 = pickSource(value, ["theta0", "sft", "base", "θ0"]);
-    if (t1) out.theta1 = t1;
-    if (t0) out.theta0 = t0;
-    const alpha = value.alpha ?? (isObject(value.plan) ? value.plan.alpha : undefined);
-    if (typeof alpha === "number" && Number.isFinite(alpha)) out.alpha = alpha;
-    return out;
+    return parseProvenance(value, file);
   }
   return null;
+}
+
+/** The sources and α of a parsed provenance document (`file` names it in errors). */
+export function parseProvenance(value: unknown, file: string): Provenance {
+  if (!isObject(value)) throw new UserError(`${file}: expected a JSON object`);
+  const out: Provenance = { file };
+  const t1 = pickSource(value, ["theta1", "aligned", "model", "θ1"]);
+  const t0 = pickSource(value, ["theta0", "sft", "base", "θ0"]);
+  if (t1) out.theta1 = t1;
+  if (t0) out.theta0 = t0;
+  const alpha = value.alpha ?? (isObject(value.plan) ? value.plan.alpha : undefined);
+  if (typeof alpha === "number" && Number.isFinite(alpha)) out.alpha = alpha;
+  return out;
 }

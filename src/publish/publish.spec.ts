@@ -189,6 +189,21 @@ describe("publishModel", () => {
     expect(again).toMatchObject({ repo: result.repo, status: "unchanged" });
   });
 
+  it("recognises its own repo by the provenance file when the card lost base_model", async () => {
+    const { theta1, theta0 } = sources({ name: "edited" });
+    const repo = `${BOT}/edited-ExPO`;
+    const prov = (t1: string, t0: string) => JSON.stringify({ sources: { aligned: { path: "/x", repo: t1 }, sft: { path: "/y", repo: t0 } }, alpha: 0.3 });
+    hub.admin.createRepo(repo, { files: { "README.md": "# hand-edited card\n", "expo_provenance.json": prov(theta1, theta0) } });
+    const result = await publishModel(params(theta1, theta0));
+    expect(result).toMatchObject({ repo, status: "updated" });
+    expect(result.deleted).toEqual(["expo_provenance.json"]); // the tiny folder has none of its own
+
+    const other = sources({ name: "foreign" });
+    hub.admin.createRepo(`${BOT}/foreign-ExPO`, { files: { "README.md": "# card\n", "expo_provenance.json": prov("x/a", "x/b") } });
+    const moved = await publishModel(params(other.theta1, other.theta0));
+    expect(moved.repo).toMatch(/^expo-bot\/foreign-ExPO-[0-9a-f]{8}$/);
+  });
+
   it("refuses gated and private sources unless allowed", async () => {
     const gated = sources({ name: "gated", gated: "manual" });
     const err = await publishModel(params(gated.theta1, gated.theta0)).catch((e: unknown) => e);

@@ -8,7 +8,8 @@
  * 3. read both model infos: refuse gated/private sources unless allowed, refuse licences
  *    that forbid derivatives, apply licences' naming rules (PublishRefusedError, with reasons);
  * 4. pick the name: the first candidate that is absent, empty, or already holds a model built
- *    from the same sources (its card's `base_model` is [θ1, θ0]); a repo holding a model built
+ *    from the same sources (its card's `base_model` is [θ1, θ0], or — for a card without
+ *    `base_model` — its provenance file names θ1 and θ0); a repo holding a model built
  *    from other sources is never touched — the deterministic alternate name is used instead;
  * 5. render the card, hash every local file and compare with the remote tree (git oid for
  *    regular files, LFS sha256 for large ones): only changed files are committed, and nothing
@@ -36,7 +37,7 @@ import type { RefusalReason } from "./comments.js";
 import { diffAgainstRemote, hashBytes, hashLocalFile, listModelFolder, type LocalFile, type RemoteFile } from "./files.js";
 import { checkAccess, checkLicence, type AccessOptions } from "./licence.js";
 import { assertRepoId, outputNames } from "./naming.js";
-import { readProvenance } from "./provenance.js";
+import { parseProvenance, PROVENANCE_FILES, readProvenance } from "./provenance.js";
 import { readSearchReport } from "./report.js";
 import type { SearchSummary, SourceModel } from "./types.js";
 
@@ -140,7 +141,21 @@ export async function inspectTarget(client: HubClient, repo: string, theta1: str
   const readme = files.some((f) => f.path === "README.md") ? await readTextFile({ client, repo, path: "README.md" }) : null;
   const meta = readme ? parseCardMetadata(readme) : null;
   const baseModel = meta?.base_model;
-  if (isBuiltFrom(baseModel, theta1, theta0)) {
+  let same = isBuiltFrom(baseModel, theta1, theta0);
+  // A card without base_model (edited by hand, or not ours): the provenance file decides.
+  if (!same && baseModel === undefined) {
+    const name = PROVENANCE_FILES.find((p) => files.some((f) => f.path === p));
+    const text = name ? await readTextFile({ client, repo, path: name, maxBytes: 16_000_000 }) : null;
+    if (text) {
+      try {
+        const prov = parseProvenance(JSON.parse(text), `${repo}/${name}`);
+        same = Boolean(prov.theta1 && prov.theta0 && sameId(prov.theta1.id, theta1) && sameId(prov.theta0.id, theta0));
+      } catch {
+        same = false;
+      }
+    }
+  }
+  if (same) {
     const info = await getModelInfo({ client, repo });
     return { kind: "same-sources", head: info.sha };
   }

@@ -83,3 +83,17 @@ describe("naming", () => {
     for (const bad of ["a", "a/b/c", "a/-b", "a/b--c", "a/b..c", "a/<b>", "a/b\nc", "a/ b"]) expect(isRepoId(bad)).toBe(false);
   });
 });
+
+describe("parseProvenance", () => {
+  it("reads extrapolate()'s expo_provenance.json shape", async () => {
+    const { parseProvenance } = await import("./provenance.js");
+    const p = parseProvenance({ sources: { aligned: { path: "/tmp/x", repo: "a/dpo", revision: "abc" }, sft: { path: "/tmp/y", repo: "a/sft" } }, alpha: 0.4 }, "f.json");
+    expect(p).toEqual({ file: "f.json", theta1: { id: "a/dpo", revision: "abc" }, theta0: { id: "a/sft", revision: "main" }, alpha: 0.4 });
+  });
+  it("does not take a local folder path for a Hub id", async () => {
+    const { parseProvenance } = await import("./provenance.js");
+    const p = parseProvenance({ sources: { aligned: { path: "src/publish" }, sft: { path: "no-such/dir-here" } } }, "f.json");
+    expect(p.theta1).toBeUndefined();
+    expect(p.theta0).toEqual({ id: "no-such/dir-here", revision: "main" });
+  });
+});
