@@ -17,6 +17,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { writeFileAtomic } from "../util/atomic.js";
+import { Progress } from "../util/progress.js";
 import type { HubClient } from "./client.js";
 import { apiErrorFrom, HubError, HubTransferError, toHubError } from "./errors.js";
 import { listRepoFiles, type HubFileEntry } from "./list-files.js";
@@ -34,6 +35,8 @@ export interface SnapshotDownloadParams {
   include?: (path: string) => boolean;
   /** Attempts per file before giving up (each resumes where the last stopped). Default 4. */
   maxAttempts?: number;
+  /** Show a progress bar / JSON progress lines on stderr (util/progress.ts). Default false. */
+  showProgress?: boolean;
   /** Called as bytes arrive and when each file completes. */
   onProgress?: (event: { path: string; bytes: number; fileSize: number; done: boolean }) => void;
 }
@@ -63,7 +66,38 @@ export async function snapshotDownload(params: SnapshotDownloadParams): Promise<
   const manifestPath = join(dir, SNAPSHOT_MANIFEST);
   const manifest: Manifest = await readManifest(manifestPath, repo, commit);
   const result: SnapshotDownloadResult = { repo, commit, dir, files: [], bytesDownloaded: 0 };
+  if (params.showProgress) {
+    const bar = new Progress({ label: `download ${repo}`, total: listing.reduce((a, e) => a + e.size, 0), unit: "bytes" });
+    const doneBytes = new Map<string, number>();
+    let total = 0;
+    const user = params.onProgress;
+    params = {
+      ...params,
+      onProgress: (e) => {
+        total += e.bytes - (doneBytes.get(e.path) ?? 0);
+        doneBytes.set(e.path, e.bytes);
+        bar.update(total, e.path);
+        user?.(e);
+      },
+    };
+    try {
+      return await downloadAll(params, dir, commit, listing, manifestPath, manifest, result);
+    } finally {
+      bar.finish();
+    }
+  }
+  return downloadAll(params, dir, commit, listing, manifestPath, manifest, result);
+}
 
+async function downloadAll(
+  params: SnapshotDownloadParams,
+  dir: string,
+  commit: string,
+  listing: HubFileEntry[],
+  manifestPath: string,
+  manifest: Manifest,
+  result: SnapshotDownloadResult,
+): Promise<SnapshotDownloadResult> {
   for (const entry of listing) {
     const target = safeTarget(dir, entry.path);
     const existing = await stat(target).catch(() => null);
