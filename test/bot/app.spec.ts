@@ -12,7 +12,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createExpoApp, type ExpoApp } from "../../src/bot/app.js";
 import { makeConfig, type BotConfig } from "../../src/bot/config.js";
 import { Ledger } from "../../src/bot/ledger.js";
-import type { Handler } from "probot";
+import type { IncomingMessage, ServerResponse } from "node:http";
+type Handler = (req: IncomingMessage, res: ServerResponse) => unknown;
 import { writeZip } from "../../src/bot/zip.js";
 import { FakeDiscussions, pairHub, passingPrecheck, resultsFor, SHA1, type FakeHub } from "./doubles.js";
 import { hubPayload, issueCommentPayload, issueOpenedPayload, workflowRunPayload } from "./fixtures.js";

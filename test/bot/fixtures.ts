@@ -30,7 +30,7 @@ export function hubPayload(repo: string, headSha: string, tags: string[] = ["exp
 }
 
 function example(name: string, pick: (e: any) => boolean): any {
-  const def = (examples as any[]).find((d) => d.name === name);
+  const def = (examples as unknown as any[]).find((d) => d.name === name);
   const found = def.examples.find(pick);
   if (!found) throw new Error(`no ${name} example`);
   return structuredClone(found);

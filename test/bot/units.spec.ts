@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { assertRealSecret } from "../../src/bot/config.js";
+import { buildBot } from "../../src/bot/start.js";
 import { classifyJobs } from "../../src/bot/dispatch.js";
 import { candidateFromHubPayload, secretMatches } from "../../src/bot/hub-webhook.js";
 import { parseExpoCommand, parseIssueForm, readCardRequest, requestIdInTitle, requestIdOf, requestKey } from "../../src/bot/request.js";
@@ -113,5 +114,19 @@ describe("failure classification", () => {
     expect(classifyJobs("cancelled", [{ name: "expo", conclusion: "cancelled", steps: [] }]).kind).toBe("infrastructure");
     expect(classifyJobs("failure", [{ name: "expo", conclusion: "failure", steps: [{ name: "Install dependencies", conclusion: "failure" }] }]).kind).toBe("infrastructure");
     expect(classifyJobs("failure", [{ name: "expo", conclusion: "failure", steps: [{ name: "Run ExPO job", conclusion: "failure" }] }])).toEqual({ kind: "job", detail: 'step "Run ExPO job" failed' });
+  });
+});
+
+describe("start-up", () => {
+  const env = { WEBHOOK_SECRET: "0123456789abcdef0123", APP_ID: "1", PRIVATE_KEY: "pem", EXPO_HOME_REPO: "o/r", HF_TOKEN: "hf_x", EXPO_LEDGER: ":memory:", EXPO_POLL_MINUTES: "0" };
+  it("refuses to build without a real WEBHOOK_SECRET or the other essentials", () => {
+    expect(() => buildBot({ ...env, WEBHOOK_SECRET: undefined })).toThrow(/WEBHOOK_SECRET is not set/);
+    expect(() => buildBot({ ...env, WEBHOOK_SECRET: "development" })).toThrow(/placeholder/);
+    expect(() => buildBot({ ...env, EXPO_HOME_REPO: "nope" })).toThrow(/EXPO_HOME_REPO/);
+    expect(() => buildBot({ ...env, HF_TOKEN: "" })).toThrow(/HF_TOKEN/);
+    expect(() => buildBot({ ...env, HF_WEBHOOK_SECRET: "development" })).toThrow(/HF_WEBHOOK_SECRET/);
+    const { bot, ledger } = buildBot(env);
+    expect(typeof bot.appFn).toBe("function");
+    ledger.close();
   });
 });
