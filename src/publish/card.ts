@@ -158,24 +158,42 @@ function usageSnippet(repoId: string): string {
   ].join("\n");
 }
 
-/** The CLI commands that rebuild this model (ids and revisions are validated; α is a number). */
+/**
+ * The commands that rebuild this model: download both sources at the recorded revisions,
+ * search α (unless pinned), extrapolate, publish. Ids and revisions were validated, α and
+ * the search's numbers are numbers, the strategy is one of the known names.
+ */
 function reproduceSnippet(input: ModelCardInput): string {
   const safeRev = (r: string) => (/^[A-Za-z0-9._\/-]+$/.test(r) ? r : "main");
-  const t1 = `${input.theta1.id}@${safeRev(input.theta1.revision)}`;
-  const t0 = `${input.theta0.id}@${safeRev(input.theta0.revision)}`;
-  const alpha = input.search.chosenAlpha;
-  const lines = ["```sh"];
-  if (!input.search.pinned) {
+  const { theta1, theta0, search } = input;
+  const alpha = search.chosenAlpha;
+  const lines = [
+    "```sh",
+    "# both sources at the revisions used (pip install -U huggingface_hub)",
+    `hf download ${theta1.id} --revision ${safeRev(theta1.revision)} --local-dir ./theta1`,
+    `hf download ${theta0.id} --revision ${safeRev(theta0.revision)} --local-dir ./theta0`,
+  ];
+  if (!search.pinned) {
+    const opts: string[] = [];
+    if (search.strategy === "grid" || search.strategy === "auto") opts.push(`--strategy ${search.strategy}`);
+    if (search.strategy === "grid") {
+      const alphas = search.rows.map((r) => r.alpha).filter((a) => a > 0 && Number.isFinite(a));
+      if (alphas.length) opts.push(`--alphas ${alphas.join(",")}`);
+    }
+    if (search.promptCount !== undefined && Number.isInteger(search.promptCount)) opts.push(`--n-prompts ${search.promptCount}`);
+    if (search.promptSeed !== undefined && Number.isInteger(search.promptSeed)) opts.push(`--seed ${search.promptSeed}`);
     lines.push(
-      "# the α search: generate answers to held-out prompts at each α, score them with a reward model",
-      `npx expo-bot search --theta1 ${t1} --theta0 ${t0} --out ./search`,
+      "# the α search: answers to held-out prompts at each α, scored by a reward model",
+      "# (add the generator and scorer options of the original run; search.json records them)",
+      `npx expo-bot search --sft ./theta0 --aligned ./theta1 ${opts.length ? `${opts.join(" ")} ` : ""}--out ./search`,
     );
   }
   lines.push(
     "# θ2 = θ1 + α·(θ1 − θ0), streamed tensor by tensor",
-    `npx expo-bot extrapolate --theta1 ${t1} --theta0 ${t0} --alpha ${alpha ?? "ALPHA"} --out ./model`,
+    `npx expo-bot extrapolate --sft ./theta0 --aligned ./theta1 --alpha ${alpha ?? "ALPHA"} --out ./model`,
+    `npx expo-bot publish --model ./model --report ./search/search.json --theta1 ${theta1.id}@${safeRev(theta1.revision)} --theta0 ${theta0.id}@${safeRev(theta0.revision)} --repo ${input.repoId}`,
+    "```",
   );
-  lines.push(`npx expo-bot publish --model ./model --report ./search/search.json --repo ${input.repoId}`, "```");
   return lines.join("\n");
 }
 

@@ -63,7 +63,9 @@ describe("renderModelCard", () => {
     expect(card).toMatch(/\| \*\*0\.3\*\* \(chosen\) \| 1\.391 \| \+0\.187 \[\+0\.112, \+0\.262\] \| 64\.1% \| 236 \|/);
     expect(card).toContain("![Mean reward against α, with confidence intervals](alpha-curve.png)");
     expect(card).toContain('model_id = "expo-bot/zephyr-7b-beta-ExPO"');
-    expect(card).toContain("npx expo-bot publish --model ./model --report ./search/search.json --repo expo-bot/zephyr-7b-beta-ExPO");
+    expect(card).toContain("npx expo-bot extrapolate --sft ./theta0 --aligned ./theta1 --alpha 0.3 --out ./model");
+    expect(card).toContain("npx expo-bot publish --model ./model --report ./search/search.json --theta1 HuggingFaceH4/zephyr-7b-beta@b70e0c9a2d9e14bd1e812d3c398e5f313e93b473");
+    expect(card).toContain("hf download HuggingFaceH4/mistral-7b-sft-beta --revision a4c3b0f1e2d3c4b5a6978877665544332211aabb --local-dir ./theta0");
     expect(card).toContain("@article{zheng2024weak");
     expect(card).toContain("[LICENSE](LICENSE)");
   });

@@ -54,6 +54,9 @@ export interface SearchSummary {
   confidence: number;
   /** The search's own words on why this α (or no α) was chosen. */
   reason?: string;
+  /** The prompt subset's seed and size, when the report records them (for the reproduce commands). */
+  promptSeed?: number;
+  promptCount?: number;
   /** The models the search evaluated (a Hub id or a local path, and a revision). */
   aligned?: { path: string; revision: string };
   sft?: { path: string; revision: string };
