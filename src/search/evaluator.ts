@@ -87,6 +87,12 @@ export class Evaluator {
     }
   }
 
+  /** Forgets α entirely (an evaluation that could not start). */
+  forget(alpha: number): void {
+    this.results.delete(alphaKey(alpha));
+    this.alphas.delete(alphaKey(alpha));
+  }
+
   /** Releases every materialized model folder. */
   async close(): Promise<void> {
     while (this.models.length > 0) await this.models.shift()!.model.release?.();

@@ -89,6 +89,8 @@ export interface SearchReport {
   /** The interpolation sanity check (paper Fig. 1): α = −0.5 is expected to fall between θ0 and θ1. */
   sanity?: { alpha: number; n: number; gain: IntervalJson; note: string };
   decision: Decision;
+  /** Things the reader should know (e.g. a skipped sanity check). */
+  notes?: string[];
 }
 
 /** Checks that `value` is a SearchReport of this version; throws an Error naming the first bad field. */
@@ -206,5 +208,6 @@ export function validateSearchReport(value: unknown): SearchReport {
     bool(d.lengthFlag, "decision.lengthFlag");
   } else if (d.kind !== "no-gain") fail("decision.kind", `must be "alpha" or "no-gain"`);
   str(d.reason, "decision.reason");
+  if (r.notes !== undefined) arr(r.notes, "notes").forEach((n, i) => str(n, `notes[${i}]`));
   return value as SearchReport;
 }

@@ -2,6 +2,7 @@
  * `runSearch`: prompts × α → search.json. Wires the evaluator (cache, materializer,
  * generator, scorer), runs a strategy, adds the α = −0.5 sanity check, summarizes.
  */
+import { UserError } from "../util/errors.js";
 import { Evaluator, type EvaluatorEvent } from "./evaluator.js";
 import { ResultCache } from "./cache.js";
 import { SEARCH_REPORT_SCHEMA, SEARCH_REPORT_VERSION, type SearchReport } from "./schema.js";
@@ -57,12 +58,22 @@ export async function runSearch(options: SearchOptions): Promise<SearchReport> {
     const result = await runStrategy(ev, strategy);
     const N = options.prompts.length;
     const sanityPrompts = Math.min(N, options.sanityPrompts ?? Math.max(32, Math.ceil(N / 8)));
+    const notes: string[] = [];
+    let sanityRan = false;
     if (sanityPrompts > 0) {
       // α = 0 must cover the sanity prompts for the paired comparison.
       if (ev.count(0) < sanityPrompts) await ev.ensure(0, sanityPrompts);
-      await ev.ensure(SANITY_ALPHA, sanityPrompts);
+      try {
+        await ev.ensure(SANITY_ALPHA, sanityPrompts);
+        sanityRan = true;
+      } catch (err) {
+        // The check is a report, not a requirement: a materializer without interpolation skips it.
+        if (!(err instanceof UserError)) throw err;
+        ev.forget(SANITY_ALPHA);
+        notes.push(`α=${SANITY_ALPHA} sanity check skipped: ${err.message}`);
+      }
     }
-    const summary = summarize(ev, result, { ...options.statistics, sanityAlpha: sanityPrompts > 0 ? SANITY_ALPHA : undefined });
+    const summary = summarize(ev, result, { ...options.statistics, sanityAlpha: sanityRan ? SANITY_ALPHA : undefined });
     const { kind, ...strategyOptions } = strategy;
     const report: SearchReport = {
       schema: SEARCH_REPORT_SCHEMA,
@@ -86,6 +97,7 @@ export async function runSearch(options: SearchOptions): Promise<SearchReport> {
       decision: summary.decision,
     };
     if (summary.sanity) report.sanity = summary.sanity;
+    if (notes.length > 0) report.notes = notes;
     return report;
   } finally {
     await ev.close();

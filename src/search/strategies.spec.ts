@@ -1,0 +1,113 @@
+import { describe, expect, it } from "vitest";
+import { runSearch } from "./search.js";
+import { validateSearchReport } from "./schema.js";
+import { coarseLadder, fineBetween, PAPER_GRID, quadraticVertex, type StrategyOptions } from "./strategies.js";
+import { Simulation, SimulatedGenerator, SimulatedMaterializer, SimulatedScorer, simulatedPrompts, type RewardCurve } from "./simulate.js";
+
+async function simulate(curve: RewardCurve, strategy: StrategyOptions, seed: number, n = 400, noise?: { promptSd?: number; noiseSd?: number }) {
+  const sim = new Simulation({ curve, seed, ...noise });
+  const generator = new SimulatedGenerator(sim);
+  const report = await runSearch({
+    prompts: simulatedPrompts(n, `t${seed}`),
+    generator,
+    scorer: new SimulatedScorer(sim),
+    materializer: new SimulatedMaterializer(),
+    models: { sft: { path: "sft", revision: "a" }, aligned: { path: "dpo", revision: "b" } },
+    strategy,
+    statistics: { bootstrapResamples: 500 },
+    now: () => new Date("2026-01-01T00:00:00Z"),
+  });
+  return { report, generator };
+}
+
+describe("α ladders", () => {
+  it("widens on a 1-2-5 ladder and refines on round values", () => {
+    expect(coarseLadder(0.1, 20)).toEqual([0.1, 0.2, 0.5, 1, 2, 5, 10, 20]);
+    expect(fineBetween(0.2, 0.5)).toEqual([0.3, 0.4]);
+    expect(fineBetween(5, 20)).toEqual([7, 10, 15]);
+    expect(fineBetween(0.05, 0.1)).toEqual([0.07]);
+  });
+
+  it("finds the vertex of a downward parabola", () => {
+    const xs = [0.1, 0.2, 0.3, 0.4, 0.5];
+    const ys = xs.map((x) => 1 - (x - 0.27) ** 2);
+    expect(quadraticVertex(xs, ys)).toBeCloseTo(0.27, 9);
+    expect(quadraticVertex(xs, xs.map((x) => x * x))).toBeUndefined(); // opens upwards
+  });
+});
+
+describe("strategies on simulated reward curves", () => {
+  const lowNoise = { promptSd: 1, noiseSd: 0.5 };
+
+  it("auto finds a peak at small α, with fewer generations than the grid", async () => {
+    const curve = { peak: 0.3, height: 1 };
+    const auto = await simulate(curve, { kind: "auto" }, 1, 400, lowNoise);
+    expect(auto.report.decision).toMatchObject({ kind: "alpha", alpha: 0.3 });
+    const grid = await simulate(curve, { kind: "grid", alphas: [...PAPER_GRID] }, 1, 400, lowNoise);
+    expect(grid.report.decision).toMatchObject({ kind: "alpha", alpha: 0.3 });
+    expect(auto.report.cost.generations).toBeLessThan(0.7 * grid.report.cost.generations);
+    validateSearchReport(JSON.parse(JSON.stringify(auto.report)));
+    validateSearchReport(JSON.parse(JSON.stringify(grid.report)));
+  });
+
+  it("auto widens to a peak at large α (under-trained θ1)", async () => {
+    const { report } = await simulate({ peak: 10, height: 2 }, { kind: "auto" }, 2, 400, lowNoise);
+    expect(report.decision).toMatchObject({ kind: "alpha", alpha: 10 });
+    expect(report.alphas.some((a) => a.alpha === 20)).toBe(true); // it went past the peak before refining
+  });
+
+  it("says no gain on a flat curve (both strategies)", async () => {
+    for (const strategy of [{ kind: "auto" } as const, { kind: "grid", alphas: [...PAPER_GRID] } as const]) {
+      for (const seed of [3, 4]) {
+        const { report } = await simulate({ peak: 0, height: 0 }, strategy, seed, 300);
+        expect(report.decision.kind, `${strategy.kind} seed ${seed}`).toBe("no-gain");
+      }
+    }
+  });
+
+  it("reports α = 0, the sanity check, paired statistics and the length guard", async () => {
+    const { report } = await simulate({ peak: 0.3, height: 1 }, { kind: "grid", alphas: [0.3] }, 5, 200, lowNoise);
+    const zero = report.alphas.find((a) => a.alpha === 0)!;
+    expect(zero.role).toBe("baseline");
+    expect(zero.n).toBe(200);
+    const s = report.alphas.find((a) => a.alpha === -0.5)!;
+    expect(s.role).toBe("sanity");
+    expect(report.sanity?.gain.hi).toBeLessThan(0);
+    const a = report.alphas.find((x) => x.alpha === 0.3)!;
+    expect(a.vsBaseline!.significant).toBe(true);
+    expect(a.vsBaseline!.winRate).toBeGreaterThan(0.5);
+    expect(a.rewards).toHaveLength(200);
+    expect(report.statistics.comparisons).toBe(1);
+    // The simulated answers grow ~10 % longer at the peak: under a 5 % guard the gain is flagged.
+    const strict = await runSearch({
+      prompts: simulatedPrompts(200, "t5"),
+      generator: new SimulatedGenerator(new Simulation({ curve: { peak: 0.3, height: 1 }, seed: 5, ...lowNoise })),
+      scorer: new SimulatedScorer(new Simulation({ curve: { peak: 0.3, height: 1 }, seed: 5, ...lowNoise })),
+      materializer: new SimulatedMaterializer(),
+      models: { sft: { path: "sft", revision: "a" }, aligned: { path: "dpo", revision: "b" } },
+      strategy: { kind: "grid", alphas: [0.3] },
+      statistics: { bootstrapResamples: 300, lengthGuard: 0.05 },
+      sanityPrompts: 0,
+    });
+    expect(strict.decision).toMatchObject({ kind: "alpha", alpha: 0.3, lengthFlag: true });
+    expect(strict.alphas.some((x) => x.role === "sanity")).toBe(false);
+  });
+
+  it("is deterministic: the same seed gives the same search.json (timestamps and timings aside)", async () => {
+    const a = await simulate({ peak: 0.3, height: 0.6 }, { kind: "auto" }, 9, 200);
+    const b = await simulate({ peak: 0.3, height: 0.6 }, { kind: "auto" }, 9, 200);
+    const strip = (r: typeof a.report) => ({ ...r, cost: { ...r.cost, seconds: 0 } });
+    expect(strip(a.report)).toEqual(strip(b.report));
+  });
+});
+
+describe("search.json validator", () => {
+  it("names the first bad field", async () => {
+    const { report } = await simulate({ peak: 0.3, height: 1 }, { kind: "grid", alphas: [0.2] }, 6, 50);
+    const bad = JSON.parse(JSON.stringify(report));
+    bad.alphas[1].rewards[3] = "x";
+    expect(() => validateSearchReport(bad)).toThrow(/alphas\[1\]\.rewards\[3\] must be a finite number/);
+    expect(() => validateSearchReport({ ...report, version: 2 })).toThrow(/version must be 1/);
+    expect(() => validateSearchReport({ ...report, alphas: report.alphas.filter((a) => a.alpha !== 0) })).toThrow(/must include α = 0/);
+  });
+});
