@@ -81,6 +81,8 @@ export interface RefusalReason {
 export interface RefusedComment extends CommentBase {
   theta0?: CommentModel;
   reasons: RefusalReason[];
+  /** Which gate refused: the pre-check (lineage/compatibility, default) or publishing (licence/access). */
+  stage?: "check" | "publish";
   /** Replaces the default closing advice (escaped). */
   hint?: string;
 }
@@ -92,6 +94,7 @@ export function renderRefusedComment(input: RefusedComment): string {
     theta0: modelView(input.theta0, input.hubUrl),
     reasons: input.reasons.length > 0 ? input.reasons : [{ level: "error", message: "refused without a reason (this is a bug)" }],
     hint: input.hint ?? null,
+    publishStage: input.stage === "publish",
   });
 }
 

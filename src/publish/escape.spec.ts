@@ -78,13 +78,15 @@ describe("scrubSecrets", () => {
     expect(scrubSecrets(out)).toBe(out);
   });
   it("leaves ordinary text alone", () => {
-    expect(scrubSecrets("the hf_hub cache, a ghp file")).toBe("the hf_hub cache, a ghp file");
+    expect(scrubSecrets("the hf_hub cache, a ghp file, pip install hf_transfer, hf_hub_download()")).toBe(
+      "the hf_hub cache, a ghp file, pip install hf_transfer, hf_hub_download()",
+    );
   });
 });
 
 describe("codeBlock", () => {
   it("uses a fence longer than any backtick run and scrubs secrets", () => {
-    const out = codeBlock("a ``` b ```` c\nhf_abcdefghijklmnopqrstu", "text");
+    const out = codeBlock("a ``` b ```` c\nhf_abcdefghijklmnopqrstuvwxyzABCDEFGH", "text");
     expect(out.startsWith("`````text\n")).toBe(true);
     expect(out.endsWith("\n`````")).toBe(true);
     expect(out).not.toContain("hf_abcdefgh");

@@ -22,9 +22,11 @@ const ZWSP = "&#8203;";
 
 /** Token shapes that must never be echoed into a public comment. */
 const SECRET_PATTERNS: RegExp[] = [
-  /\bhf_[A-Za-z0-9]{8,}\b/g, // Hugging Face user/org tokens
-  /\bapi_org_[A-Za-z0-9]{8,}\b/g, // legacy Hub org tokens
-  /\bgh[pousr]_[A-Za-z0-9]{16,}\b/g, // GitHub tokens (personal, OAuth, user-to-server, server-to-server, refresh)
+  // Lengths: real tokens are 34–40 characters after the prefix; 20 keeps `hf_transfer`,
+  // `hf_hub_download` and the like readable while catching truncated tokens.
+  /\bhf_[A-Za-z0-9]{20,}/g, // Hugging Face user/org tokens
+  /\bapi_org_[A-Za-z0-9]{20,}/g, // legacy Hub org tokens
+  /\bgh[pousr]_[A-Za-z0-9]{20,}/g, // GitHub tokens (personal, OAuth, user-to-server, server-to-server, refresh)
   /\bgithub_pat_[A-Za-z0-9_]{20,}\b/g, // fine-grained GitHub tokens
   /\b(?:sk|pk)-[A-Za-z0-9_-]{16,}\b/g, // OpenAI-style API keys
   /\bBearer\s+[A-Za-z0-9._~+/=-]+/gi, // HTTP Authorization values

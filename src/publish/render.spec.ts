@@ -125,6 +125,12 @@ describe("comments", () => {
     expectHarmless(out);
   });
 
+  it("refused at the publish stage explains licence/access, not lineage", () => {
+    const out = renderRefusedComment({ theta1: { id: "a/b" }, stage: "publish", reasons: [{ level: "error", message: "θ1 a/b is licensed cc-by-nd-4.0" }] });
+    expect(out).toContain("licences and access settings allow");
+    expect(out).not.toContain("same lineage");
+  });
+
   it("result: compact table, plot, model and run links", () => {
     const out = renderResultComment({
       theta1: { id: "HuggingFaceH4/zephyr-7b-beta" },
