@@ -148,6 +148,16 @@ describe("checkPair on local folders", () => {
     expect(x.verdict).toBe("pass");
   });
 
+  it("compares across precisions (θ0 F32, θ1 BF16) and warns about the rounding", async () => {
+    await deriveTinyModel({ from: dir("sft"), dir: dir("dpo-bf16"), relativeDelta: 0.01, dtype: "BF16" });
+    const v = await checkPair({ sft: dir("sft"), aligned: dir("dpo-bf16") });
+    expect(v.verdict).toBe("warn");
+    expect(codes(v)).toEqual(expect.arrayContaining(["dtype-differs", "weights-close"]));
+    expect(v.tensors[0]!.dtype).toEqual({ sft: "F32", aligned: "BF16" });
+    expect(v.overall!.relativeDistance).toBeGreaterThan(0.009);
+    expect(v.overall!.relativeDistance).toBeLessThan(0.012);
+  });
+
   it("refuses a pair where one part of θ1 was re-initialised", async () => {
     await deriveTinyModel({
       from: dir("sft"),
