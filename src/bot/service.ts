@@ -294,7 +294,12 @@ export class ExpoService {
     }
     const { kind, detail } = await this.deps.dispatcher.classifyFailure(run);
     const canRetry = kind === "infrastructure" && r.retries < this.config.maxInfraRetries;
-    const message = `the run ended as ${run.conclusion ?? "unknown"} (${detail})`;
+    let message = `the run ended as ${run.conclusion ?? "unknown"} (${detail})`;
+    if (kind === "job") {
+      // A job that failed cleanly still uploads results.json with the failing step and message.
+      const reported = await this.failureFromResults(r, run);
+      if (reported) message = reported;
+    }
     if (canRetry) {
       if (!this.ledger.transition(r.id, from, "dispatched", { runAttempt: run.attempt, note: `retry after ${kind} failure: ${detail}` })) return;
       this.ledger.incrementRetries(r.id);
@@ -309,6 +314,18 @@ export class ExpoService {
       return;
     }
     if (this.ledger.transition(r.id, from, "failed", { runAttempt: run.attempt, note: message })) await this.report(this.mustGet(r.id), "failed", { message, willRetry: false }, run.url);
+  }
+
+  private async failureFromResults(r: RequestRecord, run: { runId: number; attempt: number }): Promise<string | null> {
+    try {
+      const text = await this.deps.dispatcher.downloadResults(run);
+      if (text === null) return null;
+      const results = parseResults(text);
+      if (results.requestId !== r.id || !results.error) return null;
+      return `step ${results.error.step} failed: ${results.error.message}`;
+    } catch {
+      return null;
+    }
   }
 
   /**

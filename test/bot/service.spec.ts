@@ -202,12 +202,15 @@ describe("results", () => {
     expect(issues.comments.at(-1)!.body).not.toMatch(/retrying/);
   });
 
-  it("does not retry the job's own failure", async () => {
-    const { service, dispatcher, ledger } = setup();
+  it("does not retry the job's own failure, and reports the step from its results.json", async () => {
+    const { service, dispatcher, ledger, issues } = setup();
     const { request } = (await service.intake(hubCandidate())) as { request: RequestRecord };
+    const failed = { ...resultsFor(request), outcome: "failed", published: null, chosenAlpha: null, error: { step: "search", message: "CUDA out of memory" } };
+    (dispatcher as RecordingDispatcher).results.set("501:1", JSON.stringify(failed));
     await service.onRunCompleted({ runId: 501, attempt: 1, conclusion: "failure" });
     expect(ledger.get(request.id)!.state).toBe("failed");
     expect((dispatcher as RecordingDispatcher).retried).toHaveLength(0);
+    expect(issues.comments.at(-1)!.body).toMatch(/step search failed: CUDA out of memory/);
   });
 
   it("ignores runs it did not start", async () => {
