@@ -147,6 +147,11 @@ describe("comments", () => {
     expect(out).toContain("[Run](https://github.com/o/r/actions/runs/7)");
   });
 
+  it("result without rows has no empty table", () => {
+    const out = renderResultComment({ theta1: { id: "a/b" }, rows: [], chosenAlpha: null });
+    expect(out).not.toContain("| α |");
+  });
+
   it("result without gain says nothing was published", () => {
     const out = renderResultComment({ theta1: hostile, rows, chosenAlpha: null });
     expect(out).toContain("nothing was published");
