@@ -3,8 +3,9 @@
  * `WeightFileAccess` ({ name, readText, exists, open }), so `openModelWeightsFrom(hubFileAccess(…))`
  * opens Hub weights exactly as a local folder. (Structural: hub/ does not import checkpoint/.)
  *
- * One listing request answers every `exists` and gives each byte source its size, so opening
- * a checkpoint costs the listing, the index (if sharded) and two range requests per shard.
+ * One listing request answers every `exists` and gives every read its size, so a small file
+ * costs one request and opening a checkpoint the listing, the index (if sharded) and two
+ * range requests per shard.
  */
 import type { HubClient } from "./client.js";
 import { HubByteSource } from "./byte-source.js";
@@ -37,8 +38,9 @@ export function hubFileAccess(params: { client: HubClient; repo: string; revisio
   return {
     name: revision ? `${repo}@${revision}` : repo,
     async readText(file) {
-      if (!(await getListing()).has(file)) return null;
-      return readTextFile({ client, repo, revision, path: file });
+      const entry = (await getListing()).get(file);
+      if (!entry) return null;
+      return readTextFile({ client, repo, revision, path: file, size: entry.size });
     },
     async exists(file) {
       return (await getListing()).has(file);

@@ -10,6 +10,8 @@ export interface ReadFileParams {
   revision?: string;
   /** Refuse files bigger than this (default 64 MB: tokenizer.json of large vocabularies is ~10–30 MB). */
   maxBytes?: number;
+  /** Known size (from a listing): saves the size probe, so the read is one request. */
+  size?: number;
 }
 
 /** The file as UTF-8 text, or null when the file does not exist at that revision. */
@@ -18,7 +20,9 @@ export async function readTextFile(params: ReadFileParams): Promise<string | nul
   const maxBytes = params.maxBytes ?? 64_000_000;
   const ctx = { op: "read file", repo, revision, path };
   try {
-    const blob = await downloadFile({ ...client.credentials(), repo, path, revision, xet: false });
+    const downloadInfo =
+      params.size !== undefined ? { size: params.size, etag: "", url: `${client.hubUrl}/${repo}/resolve/${encodeURIComponent(revision ?? "main")}/${path}` } : undefined;
+    const blob = await downloadFile({ ...client.credentials(), repo, path, revision, xet: false, downloadInfo });
     if (!blob) return null;
     if (blob.size > maxBytes) throw new HubError(`read file: ${repo} file "${path}" is ${blob.size} bytes, over the ${maxBytes}-byte limit for small files`, { ctx });
     return await blob.text();

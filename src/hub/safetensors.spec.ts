@@ -122,8 +122,8 @@ describe("sharded checkpoints", () => {
     fx.hub.admin.clearRequests();
     const ckpt = await openHubCheckpoint({ client: fx.client, repo: "org/sharded" });
     expect([...ckpt.weightMap]).toEqual([["x.weight", "model-00001-of-00002.safetensors"], ["y.weight", "model-00002-of-00002.safetensors"]]);
-    // listing + index (probe + body) + 2 header reads per shard, no size probes
-    expect(fx.hub.admin.requests.length).toBe(1 + 2 + 2 * 2);
+    // listing + index + 2 header reads per shard, no size probes
+    expect(fx.hub.admin.requests.length).toBe(1 + 1 + 2 * 2);
     expect(await ckpt.files.get("model-00002-of-00002.safetensors")!.readTensor("y.weight")).toEqual(f32([4], 8));
     expect(ckpt.usage().requests).toBe(5);
     await ckpt.close();
@@ -137,12 +137,15 @@ describe("sharded checkpoints", () => {
   it("hubFileAccess serves a listing-backed file view with sized byte sources", async () => {
     await shard();
     const access = hubFileAccess({ client: fx.client, repo: "org/sharded" });
+    fx.hub.admin.clearRequests();
     expect(await access.exists("model.safetensors")).toBe(false);
     expect(await access.readText("model.safetensors")).toBeNull();
     expect(JSON.parse((await access.readText("model.safetensors.index.json"))!).weight_map["x.weight"]).toBe("model-00001-of-00002.safetensors");
     const file = await openSafetensors(access.open("model-00001-of-00002.safetensors"));
     expect(await file.readTensor("x.weight")).toEqual(f32([4, 4], 7));
     expect(access.usage().requests).toBe(3);
+    // listing once, index in one request, 8-byte length + header + tensor
+    expect(fx.hub.admin.requests.map((r) => r.status)).toEqual([200, 200, 206, 206, 206]);
   });
 });
 

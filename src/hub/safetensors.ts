@@ -82,7 +82,7 @@ export async function openHubCheckpoint(params: { client: HubClient; repo: strin
   const weightMap = new Map<string, string>();
   if (byPath.has(INDEX)) {
     indexPath = INDEX;
-    const index = await readJsonFile<{ weight_map?: Record<string, unknown> }>({ client, repo, revision, path: INDEX });
+    const index = await readJsonFile<{ weight_map?: Record<string, unknown> }>({ client, repo, revision, path: INDEX, size: byPath.get(INDEX)!.size });
     const map = index?.weight_map;
     if (!map || typeof map !== "object" || Array.isArray(map)) throw new SafetensorsError(`${repo}/${INDEX}`, "index has no weight_map object");
     for (const [tensor, file] of Object.entries(map)) {
