@@ -57,7 +57,8 @@ describe("strategies on simulated reward curves", () => {
   });
 
   it("says no gain on a flat curve (both strategies)", async () => {
-    for (const strategy of [{ kind: "auto" } as const, { kind: "grid", alphas: [...PAPER_GRID] } as const]) {
+    const strategies: StrategyOptions[] = [{ kind: "auto" }, { kind: "grid", alphas: [...PAPER_GRID] }];
+    for (const strategy of strategies) {
       for (const seed of [3, 4]) {
         const { report } = await simulate({ peak: 0, height: 0 }, strategy, seed, 300);
         expect(report.decision.kind, `${strategy.kind} seed ${seed}`).toBe("no-gain");

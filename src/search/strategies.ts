@@ -27,6 +27,8 @@ export interface AutoOptions {
   dropZ?: number;
   /** Largest prompt batch of the race (default ⌈N/2⌉); the pick then gets all N prompts. */
   racePrompts?: number;
+  /** Round values added beyond the field's edge when the leader sits there (default 4). */
+  maxExtensions?: number;
   /** Family-wise level the final decision uses, so α = 0 is retired only when that test is already won (default 0.05). */
   decisionLevel?: number;
 }
@@ -170,6 +172,8 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
   let alive = [...candidates];
   let baselineActive = true;
   let n = n1;
+  let extensions = 0;
+  const maxExtensions = options.maxExtensions ?? 4;
   let forward = true;
   for (;;) {
     // Drop the confidently worse, against the leader (α = 0 counts as a possible leader).
@@ -184,6 +188,23 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
       }
       return true;
     });
+    // Refine further when the leader sits at the edge of the field: add the next round value
+    // beyond it (caught up on the prompts so far), so a noisy first batch cannot fence the
+    // race off from the peak.
+    if (leader !== 0 && extensions < maxExtensions && n < raceMax) {
+      const sorted = [...alive].sort((a, b) => a - b);
+      const beyond =
+        leader === sorted[sorted.length - 1] ? fineBetween(leader, leader * 10)[0] : leader === sorted[0] ? fineBetween(leader / 10, leader).at(-1) : undefined;
+      if (beyond !== undefined && ev.count(beyond) < n && !dropped.some((d) => d.alpha === beyond && d.reason.startsWith("worse"))) {
+        const i = dropped.findIndex((d) => d.alpha === beyond);
+        if (i >= 0) dropped.splice(i, 1);
+        await ev.ensure(beyond, n);
+        alive.push(beyond);
+        alive.sort((a, b) => a - b);
+        extensions++;
+        rounds.push({ phase: "refine", prompts: n, alphas: [beyond], leader, note: `leader α=${leader} at the edge: added α=${beyond}` });
+      }
+    }
     if (baselineActive && alive.length > 0 && alive.every((a) => pairedZ(ev.rewards(a, n), ev.rewards(0, n)).z > retireZ)) {
       baselineActive = false;
     }
