@@ -39,7 +39,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { createReadStream, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import type { AddressInfo } from "node:net";
 import { HubStore, isValidRepoId, lfsPointer, sha256Hex, wantsLfs, type Commit, type Discussion, type RepoState, type StoredFile } from "./store.js";
@@ -269,9 +269,10 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     let total = 0;
     try {
       for (const path of files) {
-        const blob = store.readBlob(commit.files[path]!.sha256);
-        const n = Number(blob.readBigUInt64LE(0));
-        const header = JSON.parse(blob.subarray(8, 8 + n).toString("utf8")) as Record<string, { dtype?: string; shape?: number[] }>;
+        const sha = commit.files[path]!.sha256;
+        const n = Number(store.readBlobRange(sha, 0, 8).readBigUInt64LE(0));
+        if (n > 100_000_000) return undefined;
+        const header = JSON.parse(store.readBlobRange(sha, 8, n).toString("utf8")) as Record<string, { dtype?: string; shape?: number[] }>;
         for (const [name, info] of Object.entries(header)) {
           if (name === "__metadata__" || !info || !Array.isArray(info.shape) || typeof info.dtype !== "string") continue;
           const numel = info.shape.reduce((a, b) => a * b, 1);
@@ -360,8 +361,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     const file = commit.files[path];
     if (!file) throw new HttpError(404, `Entry not found`, "EntryNotFound");
     checkGated(repo, ctx);
-    const content = raw && file.lfs ? Buffer.from(lfsPointer(file.sha256, file.size)) : store.readBlob(file.sha256);
-    const size = content.byteLength;
+    const pointer = raw && file.lfs ? Buffer.from(lfsPointer(file.sha256, file.size)) : undefined;
+    const size = pointer ? pointer.byteLength : file.size;
     const headers: Record<string, string | number> = {
       "Content-Type": path.endsWith(".json") ? "application/json" : path.endsWith(".md") || path.endsWith(".txt") ? "text/plain; charset=utf-8" : "application/octet-stream",
       "Accept-Ranges": "bytes",
@@ -372,22 +373,37 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       headers["X-Linked-Size"] = String(file.size);
       headers["X-Linked-ETag"] = `"${file.sha256}"`;
     }
+    let status = 200;
+    let start = 0;
+    let end = size - 1;
     const range = ctx.req.headers.range;
-    if (range) {
-      if (size === 0) {
-        send(ctx, 200, { ...headers, "Content-Range": "bytes */0" }, new Uint8Array(0));
-        return;
-      }
+    if (range && size === 0) {
+      headers["Content-Range"] = "bytes */0";
+    } else if (range) {
       const parsed = parseRange(range, size);
       if (!parsed) {
         send(ctx, 416, { "Content-Range": `bytes */${size}`, "Content-Type": "text/plain" }, "Requested Range Not Satisfiable");
         return;
       }
-      const [start, end] = parsed;
-      send(ctx, 206, { ...headers, "Content-Range": `bytes ${start}-${end}/${size}` }, content.subarray(start, end + 1));
-      return;
+      [start, end] = parsed;
+      status = 206;
+      headers["Content-Range"] = `bytes ${start}-${end}/${size}`;
     }
-    send(ctx, 200, headers, content);
+    const length = Math.max(0, end - start + 1);
+    if (pointer) {
+      send(ctx, status, headers, pointer.subarray(start, start + length));
+    } else if (ctx.req.method === "HEAD") {
+      send(ctx, status, { ...headers, "Content-Length": length });
+    } else if (length <= 8 * 1024 * 1024 || ctx.truncateFault) {
+      // Small (or faulted) bodies go through send().
+      send(ctx, status, headers, store.readBlobRange(file.sha256, start, length));
+    } else {
+      // Big files stream from disk.
+      ctx.record.status = status;
+      ctx.record.bytes = length;
+      ctx.res.writeHead(status, { ...headers, "Content-Length": length });
+      createReadStream(store.blobPath(file.sha256), { start, end }).pipe(ctx.res);
+    }
   }
 
   // ---------- writes ----------
@@ -459,7 +475,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   async function handleLfsVerify(ctx: Ctx): Promise<void> {
     const body = (await readJson(ctx.req)) as { oid?: string; size?: number };
     if (!body.oid || !store.hasBlob(body.oid)) throw new HttpError(404, `Object ${body.oid} not found`);
-    const size = store.readBlob(body.oid).byteLength;
+    const size = store.blobSize(body.oid);
     if (body.size !== undefined && body.size !== size) throw new HttpError(422, `Object ${body.oid} has size ${size}, not ${body.size}`);
     sendJson(ctx, 200, { message: "verified" });
   }
@@ -494,7 +510,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
         case "lfsFile": {
           const oid = String(v.oid ?? "");
           if (!store.hasBlob(oid)) throw new HttpError(422, `LFS file ${path} (${oid}) was not uploaded`);
-          const size = store.readBlob(oid).byteLength;
+          const size = store.blobSize(oid);
           if (v.size !== undefined && v.size !== size) throw new HttpError(422, `LFS file ${path}: size ${String(v.size)} does not match the uploaded ${size} bytes`);
           changes[path] = { sha256: oid, size, lfs: true, gitOid: createHash("sha1").update(`blob ${Buffer.byteLength(lfsPointer(oid, size))}\0${lfsPointer(oid, size)}`).digest("hex") };
           break;

@@ -7,7 +7,7 @@
  * sha1 like git's; `main` is a branch pointing at one of them.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileSync, renameSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
@@ -170,6 +170,27 @@ export class HubStore {
 
   readBlob(sha256: string): Buffer {
     return readFileSync(this.blobPath(sha256));
+  }
+
+  blobSize(sha256: string): number {
+    return statSync(this.blobPath(sha256)).size;
+  }
+
+  /** Bytes [start, start + length) of a blob, without reading the rest. */
+  readBlobRange(sha256: string, start: number, length: number): Buffer {
+    const out = Buffer.alloc(length);
+    const fd = openSync(this.blobPath(sha256), "r");
+    try {
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, out, done, length - done, start + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return done === length ? out : out.subarray(0, done);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Describes content for a tree: stores the blob and decides LFS or regular. */
