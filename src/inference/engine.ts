@@ -119,6 +119,9 @@ export class CausalLMEngine {
     const B = prompts.length;
     if (prompts.some((p) => p.length === 0)) throw new UserError("a prompt encodes to no tokens");
     const longest = Math.max(...prompts.map((p) => p.length));
+    if (this.runner.attention === "gqa" && prompts.some((p) => p.length !== longest)) {
+      throw new UserError("attention \"gqa\" (com.microsoft.GroupQueryAttention) cannot take left-padded batches: give prompts of one length or batchSize 1");
+    }
     const randoms = prompts.map((_, i) => seededRandom(options.seed ?? 0, firstIndex + i));
     const counts = prompts.map(() => new Map<number, number>());
     const generated: number[][] = prompts.map(() => []);

@@ -89,3 +89,31 @@ describe("options change the output (so the tests above check them)", () => {
     }
   });
 });
+
+describe("attention: com.microsoft.GroupQueryAttention variant (measured alternative)", () => {
+  it("matches the reference on unpadded sequences, prefill and cached decode, sliding windows included", async () => {
+    for (const c of TINY_CASES.filter((t) => t.name.startsWith("mistral") || t.name.startsWith("qwen2-window") || t.name === "llama-mha-f32")) {
+      const dir = await writeTinyCase(root, c);
+      const config = await readModelConfig(dir);
+      const weights = await openModelWeights(dir);
+      const runner = await ModelRunner.create(config, weights, { threads: 1, attention: "gqa" });
+      try {
+        const ids = tokenSequence(c.seqLen, config.vocab_size);
+        const ref = await referenceForward(config, weights, [ids]);
+        const full = await runner.forward({ batch: 1, seq: ids.length, inputIds: ids, attentionMask: ids.map(() => 1), positionIds: ids.map((_, i) => i) });
+        let err = relativeError(full.values, ref.perToken[0].flatMap((r) => Array.from(r)));
+        const n = 3;
+        let out = await runner.forward({ batch: 1, seq: n, inputIds: ids.slice(0, n), attentionMask: new Array(n).fill(1), positionIds: [0, 1, 2], keep: 1 });
+        for (let t = n; t < ids.length; t++) {
+          out = await runner.forward({ batch: 1, seq: 1, inputIds: [ids[t]], attentionMask: new Array(t + 1).fill(1), positionIds: [t], keep: 1, past: out.present });
+          err = Math.max(err, relativeError(out.values, ref.perToken[0][t]));
+        }
+        expect(err).toBeLessThan(TOLERANCE);
+        seen[`gqa:${c.name}`] = err;
+      } finally {
+        await runner.close();
+        await weights.close();
+      }
+    }
+  });
+});

@@ -170,6 +170,11 @@ export async function buildGraph(config: ModelConfig, weights: ModelWeights, opt
   const embed = weight("model.embed_tokens.weight", [spec.vocab, spec.hidden]);
   let x = g.op("Gather", [embed, inputIds], { axis: 0 }, { name: "embeddings" });
   const presentNames: [string, string][] = [];
+  let seqlensK: string | null = null;
+  let totalI32: string | null = null;
+  const gqaSeqlensK = () =>
+    (seqlensK ??= g.op("Cast", [g.op("Sub", [g.op("ReduceSum", [attentionMask, g.int64([1])], { keepdims: 0 }), scalar(1)])], { to: DataType.INT32 }, { name: "seqlens_k" }));
+  const gqaTotal = () => (totalI32 ??= g.op("Cast", [totalLen], { to: DataType.INT32 }, { name: "total_seq_len" }));
   for (let i = 0; i < spec.layers; i++) {
     const p = `model.layers.${i}`;
     const h = rmsNorm(x, `${p}.input_layernorm.weight`);
@@ -180,20 +185,44 @@ export async function buildGraph(config: ModelConfig, weights: ModelWeights, opt
     const q5 = rope(g.op("Reshape", [q, g.int64([0, 0, spec.kvHeads, group, spec.headDim])]), cosQ, sinQ);
     const k4 = rope(g.op("Reshape", [k, g.int64([0, 0, spec.kvHeads, spec.headDim])]), cosK, sinK);
     const v4 = g.op("Reshape", [v, g.int64([0, 0, spec.kvHeads, spec.headDim])]);
-    const qT = g.op("Transpose", [q5], { perm: [0, 2, 3, 1, 4] }); // [batch, kv, group, seq, d]
-    let kT = g.op("Transpose", [k4], { perm: [0, 2, 1, 3] }); // [batch, kv, seq, d]
-    let vT = g.op("Transpose", [v4], { perm: [0, 2, 1, 3] });
-    if (cache) {
-      kT = g.op("Concat", [pastNames[i][0], kT], { axis: 2 }, { name: `present.${i}.key.value` });
-      vT = g.op("Concat", [pastNames[i][1], vT], { axis: 2 }, { name: `present.${i}.value.value` });
-      presentNames.push([kT, vT]);
+    let merged: string;
+    if (options.attention === "gqa") {
+      // com.microsoft.GroupQueryAttention (rotary already applied above). It assumes every row's
+      // tokens are contiguous from the start (no left padding): seqlens_k = valid length − 1.
+      const window = spec.windows[i];
+      const [out, presentK, presentV] = g.opN(
+        "GroupQueryAttention",
+        [
+          g.op("Reshape", [q5, g.int64([0, 0, qDim])]),
+          g.op("Reshape", [k4, g.int64([0, 0, kvDim])]),
+          v,
+          cache ? pastNames[i][0] : "",
+          cache ? pastNames[i][1] : "",
+          gqaSeqlensK(),
+          gqaTotal(),
+        ],
+        3,
+        { num_heads: spec.heads, kv_num_heads: spec.kvHeads, scale: { float: 1 / Math.sqrt(spec.headDim) }, local_window_size: window === null ? -1 : window, do_rotary: 0 },
+        { domain: "com.microsoft", name: `${p}.gqa` },
+      );
+      if (cache) presentNames.push([presentK, presentV]);
+      merged = out;
+    } else {
+      const qT = g.op("Transpose", [q5], { perm: [0, 2, 3, 1, 4] }); // [batch, kv, group, seq, d]
+      let kT = g.op("Transpose", [k4], { perm: [0, 2, 1, 3] }); // [batch, kv, seq, d]
+      let vT = g.op("Transpose", [v4], { perm: [0, 2, 1, 3] });
+      if (cache) {
+        kT = g.op("Concat", [pastNames[i][0], kT], { axis: 2 }, { name: `present.${i}.key.value` });
+        vT = g.op("Concat", [pastNames[i][1], vT], { axis: 2 }, { name: `present.${i}.value.value` });
+        presentNames.push([kT, vT]);
+      }
+      const kForScores = g.op("Transpose", [g.op("Unsqueeze", [kT, g.int64([2])])], { perm: [0, 1, 2, 4, 3] }); // [batch, kv, 1, d, total]
+      const scores = g.op("Mul", [g.op("MatMul", [qT, kForScores]), scale]); // [batch, kv, group, seq, total]
+      const masked = g.op("Where", [maskFor(spec.windows[i]), scores, lowest]);
+      const probs = g.op("Softmax", [masked], { axis: -1 });
+      const context = g.op("MatMul", [probs, g.op("Unsqueeze", [vT, g.int64([2])])]); // [batch, kv, group, seq, d]
+      merged = g.op("Reshape", [g.op("Transpose", [context], { perm: [0, 3, 1, 2, 4] }), g.int64([0, 0, qDim])]);
     }
-    const kForScores = g.op("Transpose", [g.op("Unsqueeze", [kT, g.int64([2])])], { perm: [0, 1, 2, 4, 3] }); // [batch, kv, 1, d, total]
-    const scores = g.op("Mul", [g.op("MatMul", [qT, kForScores]), scale]); // [batch, kv, group, seq, total]
-    const masked = g.op("Where", [maskFor(spec.windows[i]), scores, lowest]);
-    const probs = g.op("Softmax", [masked], { axis: -1 });
-    const context = g.op("MatMul", [probs, g.op("Unsqueeze", [vT, g.int64([2])])]); // [batch, kv, group, seq, d]
-    const merged = g.op("Reshape", [g.op("Transpose", [context], { perm: [0, 3, 1, 2, 4] }), g.int64([0, 0, qDim])]);
     x = g.op("Add", [x, linear(merged, `${p}.self_attn.o_proj`, spec.hidden, qDim, spec.oBias)], {}, { name: `${p}.attn_residual` });
     const h2 = rmsNorm(x, `${p}.post_attention_layernorm.weight`);
     const gate = linear(h2, `${p}.mlp.gate_proj`, spec.intermediate, spec.hidden, spec.mlpBias);

@@ -55,6 +55,7 @@ export class ModelRunner {
     readonly session: ort.InferenceSession,
     readonly cache: boolean,
     readonly graph: { bytes: number; nodes?: number },
+    readonly attention: AttentionImpl,
   ) {}
 
   static async create(config: ModelConfig, weights: ModelWeights, options: SessionOptions = {}): Promise<ModelRunner> {
@@ -69,7 +70,7 @@ export class ModelRunner {
       extra: { session: { intra_op: { allow_spinning: options.spin ? "1" : "0" }, inter_op: { allow_spinning: options.spin ? "1" : "0" } } },
     };
     const session = await ort.InferenceSession.create(built.model, sessionOptions);
-    return new ModelRunner(built.spec, session, built.cache, { bytes: built.model.byteLength });
+    return new ModelRunner(built.spec, session, built.cache, { bytes: built.model.byteLength }, options.attention ?? "standard");
   }
 
   emptyCache(batch: number): KvCache {
