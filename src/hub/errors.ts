@@ -4,7 +4,8 @@
  * the access token (URLs the Hub answers never carry it, and nothing here reads headers).
  *
  * All extend UserError: a missing repo, a refused token or a gated model is something the
- * user fixes, so the CLI prints the message without a stack.
+ * user fixes, so the CLI prints the message without a stack. Exit code 4 ("could not read a
+ * model on the Hub"), the code `expo-bot check` uses for an unreachable model.
  */
 import { HubApiError, InvalidApiResponseFormatError, SafetensorParseError } from "@huggingface/hub";
 import { UserError } from "../util/errors.js";
@@ -26,7 +27,7 @@ export class HubError extends UserError {
   /** The Hub's X-Error-Code, when it sent one (RepoNotFound, EntryNotFound, GatedRepo…). */
   readonly code: string | undefined;
   constructor(message: string, init: { status?: number; ctx?: HubErrorContext; code?: string; cause?: unknown; exitCode?: number } = {}) {
-    super(message, { cause: init.cause, exitCode: init.exitCode ?? 3 });
+    super(message, { cause: init.cause, exitCode: init.exitCode ?? 4 });
     this.name = "HubError";
     this.status = init.status;
     this.repo = init.ctx?.repo;
