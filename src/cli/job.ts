@@ -1,0 +1,70 @@
+/**
+ * `expo-bot job --request request.json --out DIR [search options]`: the runner job for one
+ * bot request (src/job). Resumable: rerun with the same --out to continue.
+ */
+import { readFile } from "node:fs/promises";
+import { UserError } from "../util/errors.js";
+import { parseJobRequest, runJob } from "../job/job.js";
+import { defaultSteps } from "../job/steps.js";
+
+const HELP = `Usage: expo-bot job --request FILE --out DIR [options] [search options]
+
+Runs one ExPO request as resumable steps — download θ1 and θ0 at their commits, the full
+pair check, the α search, extrapolation at the chosen α, publishing — and writes
+DIR/results.json (the bot's contract, src/job/results.ts) whatever happens. Rerun with the
+same --out to continue where it stopped.
+
+Options:
+  --request FILE      {requestId, theta1: {repo, sha}, theta0: {repo, sha}, alpha}
+  --out DIR           work and output folder
+  --namespace NAME    owner of <θ1 name>-ExPO (default: the token's user; $EXPO_HUB_NAMESPACE)
+  --run-url URL       link to this run in the card (default: the GitHub Actions run, if any)
+  --hub-url URL       Hub endpoint (default $HF_ENDPOINT or https://huggingface.co)
+  --allow-gated       publish derivatives of gated models
+  --allow-private     publish derivatives of private models
+  -h, --help          this help
+
+Every other option goes to \`expo-bot search\` (e.g. --reward-model DIR, --generator openai
+--endpoint URL, --n-prompts 200). The Hub token is read from $HF_TOKEN.
+Exit codes: 0 published or no gain, 1 the job failed (see results.json), 2 bad input.`;
+
+const VALUE_OPTIONS = new Set(["--request", "--out", "--namespace", "--run-url", "--hub-url"]);
+const FLAG_OPTIONS = new Set(["--allow-gated", "--allow-private"]);
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(HELP);
+    return 0;
+  }
+  const values: Record<string, string | boolean> = {};
+  const passthrough: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const [name, inline] = argv[i].includes("=") ? [argv[i].slice(0, argv[i].indexOf("=")), argv[i].slice(argv[i].indexOf("=") + 1)] : [argv[i], undefined];
+    if (VALUE_OPTIONS.has(name)) {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new UserError(`${name} needs a value`);
+      values[name] = v;
+    } else if (FLAG_OPTIONS.has(name)) values[name] = true;
+    else passthrough.push(argv[i]);
+  }
+  const requestPath = values["--request"] as string | undefined;
+  const out = values["--out"] as string | undefined;
+  if (!requestPath) throw new UserError("--request FILE is required");
+  if (!out) throw new UserError("--out DIR is required");
+  const request = parseJobRequest(await readFile(requestPath, "utf8").catch(() => {
+    throw new UserError(`--request ${requestPath}: cannot read`);
+  }), requestPath);
+  const env = process.env;
+  const runUrl = (values["--run-url"] as string | undefined) ?? (env.GITHUB_RUN_ID && env.GITHUB_REPOSITORY ? `${env.GITHUB_SERVER_URL ?? "https://github.com"}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` : undefined);
+  const steps = defaultSteps({
+    hub: { token: env.HF_TOKEN?.trim() || undefined, hubUrl: (values["--hub-url"] as string | undefined) ?? (env.HF_ENDPOINT || undefined) },
+    searchArgs: passthrough,
+    namespace: (values["--namespace"] as string | undefined) ?? (env.EXPO_HUB_NAMESPACE || undefined),
+    runUrl,
+    allowGated: values["--allow-gated"] === true,
+    allowPrivate: values["--allow-private"] === true,
+  });
+  const results = await runJob({ request, out, steps, log: (line) => console.error(`expo-bot job: ${line}`) });
+  console.log(JSON.stringify({ outcome: results.outcome, chosenAlpha: results.chosenAlpha, published: results.published, error: results.error }));
+  return results.outcome === "failed" ? 1 : 0;
+}

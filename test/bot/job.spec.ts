@@ -1,0 +1,108 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { parseJobRequest, runJob, type JobSteps } from "../../src/job/job.js";
+import { parseResults } from "../../src/job/results.js";
+import { SHA0, SHA1 } from "./doubles.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), "expo-job-"));
+  dirs.push(d);
+  return d;
+};
+const request = { requestId: "expo-0123456789ab", theta1: { repo: "alice/chat-dpo", sha: SHA1 }, theta0: { repo: "alice/chat-sft", sha: SHA0 }, alpha: null };
+
+function fakeSteps(over: Partial<JobSteps> = {}): JobSteps & { calls: string[] } {
+  const calls: string[] = [];
+  const steps: JobSteps = {
+    async download() {
+      calls.push("download");
+      return { bytes: 1000 };
+    },
+    async check() {
+      calls.push("check");
+      return { verdict: "pass", reasons: [] };
+    },
+    async search() {
+      calls.push("search");
+      return {
+        alphas: [
+          { alpha: 0, reward: 1, delta: 0, ci: [0, 0], winRate: 0.5, meanLength: 100, n: 8 },
+          { alpha: 0.3, reward: 1.5, delta: 0.5, ci: [0.2, 0.8], winRate: 0.75, meanLength: 110, n: 8 },
+        ],
+        chosenAlpha: 0.3,
+        reportPath: "/x/search.json",
+        plot: "alpha-curve.png",
+      };
+    },
+    async extrapolate(_ctx, alpha) {
+      calls.push(`extrapolate ${alpha}`);
+      return { dir: "/x/model" };
+    },
+    async publish() {
+      calls.push("publish");
+      return { repo: "bot/chat-dpo-ExPO", commit: "c".repeat(40), url: "https://hub/bot/chat-dpo-ExPO", bytes: 500, plotUrl: "https://hub/bot/chat-dpo-ExPO/resolve/x/alpha-curve.png" };
+    },
+    ...over,
+  };
+  return Object.assign(steps, { calls });
+}
+
+describe("expo-bot job", () => {
+  it("runs the steps in order and writes a valid results.json", async () => {
+    const out = tmp();
+    const steps = fakeSteps();
+    const r = await runJob({ request, out, steps });
+    expect(steps.calls).toEqual(["download", "check", "search", "extrapolate 0.3", "publish"]);
+    const file = parseResults(readFileSync(join(out, "results.json"), "utf8"));
+    expect(file).toEqual(r);
+    expect(file).toMatchObject({ outcome: "published", chosenAlpha: 0.3, published: { repo: "bot/chat-dpo-ExPO" }, bytes: { downloaded: 1000, uploaded: 500 }, plot: expect.stringContaining("alpha-curve.png") });
+    expect(Object.keys(file.timings)).toEqual(["download", "check", "search", "extrapolate", "publish"]);
+  });
+
+  it("resumes after a failed step: the rerun skips what finished", async () => {
+    const out = tmp();
+    let failPublish = true;
+    const steps = fakeSteps({
+      async publish() {
+        steps.calls.push("publish");
+        if (failPublish) throw new Error("Hub 503 during commit");
+        return { repo: "bot/chat-dpo-ExPO", commit: "c".repeat(40), url: "https://hub/bot/chat-dpo-ExPO", bytes: 500 };
+      },
+    });
+    const first = await runJob({ request, out, steps });
+    expect(first).toMatchObject({ outcome: "failed", error: { step: "publish", message: "Hub 503 during commit" } });
+    expect(parseResults(readFileSync(join(out, "results.json"), "utf8")).outcome).toBe("failed");
+    failPublish = false;
+    steps.calls.length = 0;
+    const second = await runJob({ request, out, steps });
+    expect(steps.calls).toEqual(["publish"]);
+    expect(second.outcome).toBe("published");
+    expect(second.bytes.downloaded).toBe(1000);
+  });
+
+  it("stops at a refused full check, and reports no gain without publishing", async () => {
+    const refused = await runJob({ request, out: tmp(), steps: fakeSteps({ check: async () => ({ verdict: "refuse", reasons: ["hidden size 4096 vs 2048"] }) }) });
+    expect(refused).toMatchObject({ outcome: "failed", error: { step: "check", message: expect.stringContaining("hidden size") }, verdict: { verdict: "refuse" } });
+    const steps = fakeSteps();
+    const search = steps.search;
+    steps.search = async (ctx) => ({ ...(await search(ctx)), chosenAlpha: null });
+    const noGain = await runJob({ request, out: tmp(), steps });
+    expect(noGain).toMatchObject({ outcome: "no-gain", published: null });
+    expect(steps.calls).not.toContain("publish");
+  });
+
+  it("validates the request file and refuses a state folder of another request", async () => {
+    expect(() => parseJobRequest(JSON.stringify({ ...request, theta1: { repo: "x", sha: SHA1 } }))).toThrow(/theta1.repo/);
+    expect(() => parseJobRequest(JSON.stringify({ ...request, alpha: -1 }))).toThrow(/alpha/);
+    expect(parseJobRequest(JSON.stringify({ ...request, alpha: "0.3" })).alpha).toBe(0.3);
+    const out = tmp();
+    await runJob({ request, out, steps: fakeSteps() });
+    await expect(runJob({ request: { ...request, requestId: "expo-ffffffffffff" }, out, steps: fakeSteps() })).rejects.toThrow(/belongs to request/);
+  });
+});
