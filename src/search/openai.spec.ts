@@ -129,7 +129,7 @@ describe("OpenAI-compatible generator", () => {
     await gen.generate({ alpha: 0, dir: "/m/a0" }, ["x"], PAPER_SAMPLING);
     await gen.generate({ alpha: 0.3, dir: "/m/a0.3" }, ["x"], PAPER_SAMPLING);
     await gen.generate({ alpha: 0.3, dir: "/m/a0.3" }, ["y"], PAPER_SAMPLING);
-    expect(state.reloads).toEqual(["/m/a0.3"]);
+    expect(state.reloads).toEqual(["/m/a0", "/m/a0.3"]);
     const fixed = new OpenAIGenerator({ endpoint: base });
     await fixed.generate({ alpha: 0, dir: "/m/a0" }, ["x"], PAPER_SAMPLING);
     await expect(fixed.generate({ alpha: 0.3, dir: "/m/a0.3" }, ["x"], PAPER_SAMPLING)).rejects.toThrow(UserError);

@@ -118,7 +118,9 @@ export class OpenAIGenerator implements Generator {
   private async use(dir: string, signal?: AbortSignal): Promise<void> {
     if (this.current === dir) return;
     const { launch, reload } = this.options;
-    if (reload && (this.child || !launch) && this.current !== undefined) {
+    // With a reload endpoint and an external server, reload on first use too: the server may
+    // hold any model (e.g. θ1 while a resumed run starts at another α).
+    if (reload && (launch ? this.child !== undefined && this.current !== undefined : true)) {
       const body = JSON.parse(JSON.stringify(reload.body).split("{model}").join(JSON.stringify(dir).slice(1, -1)));
       const res = await this.request(reload.path, body, signal, this.options.launch?.readyTimeoutMs ?? 600_000);
       this.reloads++;

@@ -25,8 +25,13 @@ export interface AutoOptions {
   firstBatch?: number;
   /** |z| beyond which a candidate counts as confidently worse than the leader (default 3). */
   dropZ?: number;
-  /** Largest prompt batch of the race (default ⌈N/2⌉); the pick then gets all N prompts. */
+  /** Largest prompt batch of the race (default ⌈N/2⌉). */
   racePrompts?: number;
+  /**
+   * After the race, give the pick all N prompts "always", or only "if-needed" (default): when
+   * its gain over α = 0 is not yet significant at the decision's level on the race prompts.
+   */
+  confirm?: "always" | "if-needed";
   /** Round values added beyond the field's edge when the leader sits there (default 4). */
   maxExtensions?: number;
   /** Family-wise level the final decision uses, so α = 0 is retired only when that test is already won (default 0.05). */
@@ -229,9 +234,19 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
     if (vertex !== undefined) {
       preferred = alive.reduce((b, a) => (Math.abs(Math.log(a / vertex)) < Math.abs(Math.log(b / vertex)) ? a : b), alive[0]);
     }
-    rounds.push({ phase: "race", prompts: N, alphas: [preferred], leader: preferred, note: vertex !== undefined ? `quadratic vertex at α≈${vertex.toPrecision(3)}` : "best mean" });
-    await ev.ensure(preferred, N);
-    if (baselineActive) await ev.ensure(0, N);
+    const how = vertex !== undefined ? `quadratic vertex at α≈${vertex.toPrecision(3)}` : "best mean";
+    // Confirm on every prompt only when the pick's gain over α = 0 is not yet clear at the
+    // decision's level (or when asked to): more answers would not change the pick, only the
+    // width of its interval.
+    const shared = Math.min(ev.count(preferred), ev.count(0));
+    const clear = pairedZ(ev.rewards(preferred, shared), ev.rewards(0, shared)).z > retireZ;
+    if (options.confirm === "always" || !clear) {
+      rounds.push({ phase: "race", prompts: N, alphas: baselineActive ? [0, preferred] : [preferred], leader: preferred, note: `${how}; confirming on all prompts` });
+      await ev.ensure(preferred, N);
+      if (baselineActive) await ev.ensure(0, N);
+    } else {
+      rounds.push({ phase: "race", prompts: n, alphas: [preferred], leader: preferred, note: `${how}; gain over α=0 already clear on ${shared} prompts` });
+    }
   }
   return { finalists: alive, dropped, rounds, baselinePrompts: ev.count(0), preferred };
 }
