@@ -132,7 +132,26 @@ export function createExpoApp(deps: ExpoAppDeps): ExpoApp {
       } else {
         log.warn("HF_WEBHOOK_SECRET is not set: the Hub webhook route is off (the tag poller still runs)");
       }
-      stopPoller = startPoller({ hub: deps.hub, ledger: deps.ledger, intake, intervalMs: config.pollIntervalMs, log });
+      const stopPolling = startPoller({ hub: deps.hub, ledger: deps.ledger, intake, intervalMs: config.pollIntervalMs, log });
+      // Periodic reconciliation: retries requests whose precheck or dispatch hit a transient
+      // error, and catches workflow_run events GitHub never delivered.
+      let reconciling = false;
+      const reconcileTimer =
+        config.reconcileIntervalMs > 0
+          ? setInterval(() => {
+              if (reconciling) return;
+              reconciling = true;
+              service
+                .reconcile()
+                .catch((err) => log.error({ err: errorMessage(err) }, "reconciliation failed"))
+                .finally(() => (reconciling = false));
+            }, config.reconcileIntervalMs)
+          : null;
+      reconcileTimer?.unref();
+      stopPoller = () => {
+        stopPolling();
+        if (reconcileTimer) clearInterval(reconcileTimer);
+      };
 
       if (deps.reconcileOnStart === false) resolveReconciled();
       else

@@ -22,6 +22,8 @@ export interface BotConfig {
   hubWebhookPath: string;
   /** Poll interval for models tagged `expo` (ms); 0 disables the poller. */
   pollIntervalMs: number;
+  /** Interval of the periodic reconciliation of open requests (ms); 0 disables it. */
+  reconcileIntervalMs: number;
   /** The bot's Hub namespace (its outputs are never requests). */
   botNamespace?: string;
   /** GitHub logins allowed to request besides users with write access to the home repo. */
@@ -44,6 +46,7 @@ export const DEFAULTS = {
   ledgerPath: "./data/ledger.sqlite",
   hubWebhookPath: "/api/hub/webhooks",
   pollIntervalMs: 15 * 60_000,
+  reconcileIntervalMs: 10 * 60_000,
   quotaPerRequester: 3,
   quotaGlobal: 20,
   maxParams: 15e9,
@@ -85,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     hubWebhookSecret: hubSecret ? assertRealSecret("HF_WEBHOOK_SECRET", hubSecret) : undefined,
     hubWebhookPath: env.HF_WEBHOOK_PATH ?? DEFAULTS.hubWebhookPath,
     pollIntervalMs: int(env, "EXPO_POLL_MINUTES", DEFAULTS.pollIntervalMs / 60_000) * 60_000,
+    reconcileIntervalMs: int(env, "EXPO_RECONCILE_MINUTES", DEFAULTS.reconcileIntervalMs / 60_000) * 60_000,
     botNamespace: env.EXPO_HUB_NAMESPACE || undefined,
     allowedUsers: (env.EXPO_ALLOWED_USERS ?? "").split(/[\s,]+/).filter(Boolean).map((u) => u.toLowerCase()),
     quotaPerRequester: int(env, "EXPO_QUOTA_PER_REQUESTER", DEFAULTS.quotaPerRequester),
@@ -104,6 +108,7 @@ export function makeConfig(overrides: Partial<BotConfig> & { homeRepo: string })
     ledgerPath: ":memory:",
     hubWebhookPath: DEFAULTS.hubWebhookPath,
     pollIntervalMs: 0,
+    reconcileIntervalMs: 0,
     allowedUsers: [],
     quotaPerRequester: DEFAULTS.quotaPerRequester,
     quotaGlobal: DEFAULTS.quotaGlobal,

@@ -25,7 +25,7 @@ export function buildBot(env: NodeJS.ProcessEnv = process.env): { bot: ExpoApp; 
     ledger,
     hub: hubAdapter(client),
     precheck: hubPrecheck(hubOptions),
-    discussions: hubDiscussions(client, config.botNamespace),
+    discussions: hubDiscussions(client),
     renderer: publishRenderer({ hubUrl: client.hubUrl, githubUrl: env.GHE_HOST ? `${env.GHE_PROTOCOL || "https"}://${env.GHE_HOST}` : undefined }),
   });
   return { bot, ledger };

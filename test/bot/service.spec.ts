@@ -100,6 +100,18 @@ describe("intake", () => {
     expect(polled).toBe(0);
   });
 
+  it("polls the Hub for tagged models and feeds new heads to the intake", async () => {
+    const hub = pairHub().add("bob/other-dpo", SHA0, { base_model: "alice/chat-sft" }, ["expo"]).add("bob/untagged", SHA1, {});
+    const { service, ledger, dispatcher } = setup({ hub });
+    expect(await pollOnce({ hub, ledger, intake: (c) => service.intake(c) })).toBe(2);
+    expect(ledger.all().map((r) => [r.theta1, r.source, r.state])).toEqual([
+      ["alice/chat-dpo", "hub-poll", "dispatched"],
+      ["bob/other-dpo", "hub-poll", "dispatched"],
+    ]);
+    expect(await pollOnce({ hub, ledger, intake: (c) => service.intake(c) })).toBe(0);
+    expect((dispatcher as RecordingDispatcher).dispatched).toHaveLength(2);
+  });
+
   it("ignores untagged models and ExPO outputs from the Hub", async () => {
     const hub = pairHub().add("bob/plain", SHA1, { base_model: "bob/sft" }).add("expo-bot/x-ExPO", SHA1, { base_model: ["a/b", "a/c"], base_model_relation: "merge", tags: ["expo", "merge"] }, ["expo"]);
     const { service, ledger } = setup({ hub });
