@@ -85,7 +85,7 @@ async function trial(s: Scenario, strategy: StrategyOptions, seed: number) {
 const rows: string[][] = [];
 const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
 const started = Date.now();
-const summary: { scenario: string; ratio: number; autoExact: number; gridExact: number }[] = [];
+const summary: { scenario: string; ratio: number; autoExact: number; gridExact: number; auto: Tally; grid: Tally }[] = [];
 for (const s of scenarios) {
   const tallies: Record<string, Tally> = {};
   const strategies: [string, StrategyOptions][] = [
@@ -106,7 +106,7 @@ for (const s of scenarios) {
     rows.push([s.name, name, (t.generations / trials).toFixed(0), (t.loads / trials).toFixed(1), pct(t.exact / trials), pct(t.near / trials), pct(t.noGain / trials)]);
   }
   const [g, a] = Object.values(tallies);
-  summary.push({ scenario: `${s.name}, grid ${s.gridName}`, ratio: a.generations / g.generations, autoExact: a.exact / trials, gridExact: g.exact / trials });
+  summary.push({ scenario: `${s.name}, grid ${s.gridName}`, ratio: a.generations / g.generations, autoExact: a.exact / trials, gridExact: g.exact / trials, auto: a, grid: g });
 }
 
 const header = ["scenario", "strategy", "generations", "model loads", "picks true best", "within 90 % of peak gain", "says no gain"];
@@ -123,5 +123,13 @@ for (const s of summary) {
     `${s.scenario}: auto uses ${(100 * s.ratio).toFixed(0)} % of the grid's generations (${(100 * (1 - s.ratio)).toFixed(0)} % fewer); ` +
       `picks the true best ${pct(s.autoExact)} vs ${pct(s.gridExact)}`,
   );
+}
+// Model loads cost too (an extrapolation plus a server (re)load per α switch). Expressed in
+// generations per load: ~0 for the embedded tiny models, ~100 with kept folders and in-place
+// reloads, ~600 for a 7B model re-extrapolated and restarted under vLLM at ~3k tokens/s.
+console.log("\nCost including model loads, as a fraction of the grid's (L = generations one α switch costs):");
+for (const s of summary) {
+  const frac = (L: number) => (s.auto.generations + L * s.auto.loads) / (s.grid.generations + L * s.grid.loads);
+  console.log(`  ${s.scenario}: ${[0, 100, 300, 600].map((L) => `L=${L}: ${(100 * frac(L)).toFixed(0)} %`).join(", ")}`);
 }
 console.log(`\n(${((Date.now() - started) / 1000).toFixed(1)} s)`);

@@ -30,6 +30,8 @@ Models
   --sft DIR              θ0, the SFT model folder
   --aligned DIR          θ1, the DPO/RLHF model folder trained from θ0
   --work DIR             where α folders are extrapolated (default OUT/models)
+  --keep-models N        extrapolated α folders kept on disk for the race's return visits (default 4;
+                         each is a full model; 1 re-extrapolates on every return)
 Strategy
   --strategy auto|grid   auto (default): widen, refine, race; grid: every α on every prompt
   --alphas 0.1,0.2,...   α values of the grid (default the paper's 0.1,0.2,0.3,0.4,0.5)
@@ -126,6 +128,7 @@ export async function run(argv: string[]): Promise<number> {
       "reward-model": { type: "string" },
       "scorer-endpoint": { type: "string" },
       "scorer-format": { type: "string", default: "json" },
+      "keep-models": { type: "string" },
       out: { type: "string" },
       json: { type: "boolean", default: false },
       quiet: { type: "boolean", default: false },
@@ -212,6 +215,7 @@ export async function run(argv: string[]): Promise<number> {
       },
       strategy,
       cache,
+      keepModels: positiveInt(values["keep-models"], "--keep-models", 4),
       onEvent: (e) => {
         if (values.quiet) return;
         if (e.kind === "materialize") console.error(`α=${e.alpha}: preparing the model`);

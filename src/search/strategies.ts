@@ -27,6 +27,8 @@ export interface AutoOptions {
   dropZ?: number;
   /** Largest prompt batch of the race (default ⌈N/2⌉). */
   racePrompts?: number;
+  /** Batch growth per race round (default 2); larger means fewer rounds and fewer model switches. */
+  growth?: number;
   /**
    * After the race, give the pick all N prompts "always", or only "if-needed" (default): when
    * its gain over α = 0 is not yet significant at the decision's level on the race prompts.
@@ -144,7 +146,7 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
     // Stop at a point confidently below the best, or after two lower points once the best
     // is itself clearly above α = 0 (a peak, not noise on a flat start).
     const z = pairedZ(ev.rewards(a, n1), ev.rewards(best, n1)).z;
-    const peakSeen = best !== 0 && pairedZ(ev.rewards(best, n1), ev.rewards(0, n1)).z > 2;
+    const peakSeen = best !== 0 && pairedZ(ev.rewards(best, n1), ev.rewards(0, n1)).z > 3;
     if (z < -dropZ || (lowerRun >= 2 && peakSeen)) break;
   }
   rounds.push({ phase: "widen", prompts: n1, alphas: [...widened], leader: best });
@@ -215,7 +217,7 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
     }
     rounds.push({ phase: "race", prompts: n, alphas: [...(baselineActive ? [0] : []), ...alive], leader });
     if (n >= raceMax || alive.length === 0 || (alive.length === 1 && !baselineActive)) break;
-    n = Math.min(raceMax, 2 * n);
+    n = Math.min(raceMax, Math.ceil((options.growth ?? 2) * n));
     // Snake order: the α evaluated last in a round is first in the next, so it stays loaded.
     const roundAlphas = baselineActive ? [0, ...alive] : alive;
     const order = forward ? roundAlphas : [...roundAlphas].reverse();
