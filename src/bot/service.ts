@@ -57,6 +57,12 @@ const WRITE_PERMISSIONS = new Set(["admin", "maintain", "write"]);
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
+/** 401/403/404 (missing, private, gated): the answer will not change by retrying. */
+export function isPermanentHubError(err: unknown): boolean {
+  const status = (err as { status?: unknown })?.status;
+  return status === 401 || status === 403 || status === 404;
+}
+
 export class ExpoService {
   readonly config: BotConfig;
   readonly ledger: Ledger;
@@ -115,6 +121,10 @@ export class ExpoService {
     try {
       info1 = await this.deps.hub.modelInfo(c.theta1, c.theta1Revision);
     } catch (err) {
+      if (!isPermanentHubError(err)) {
+        if (fromHub) throw err; // the poller (or a redelivery) tries again later
+        return { status: "rejected", reason: `the Hub did not answer for \`${c.theta1}\` (${errorMessage(err)}); please try again later.` };
+      }
       if (fromHub) return { status: "ignored", reason: `cannot read ${c.theta1}: ${errorMessage(err)}` };
       return { status: "rejected", reason: `I cannot read the model \`${c.theta1}\` on the Hub (${errorMessage(err)}). Is the name right, and is it public?` };
     }
@@ -132,6 +142,10 @@ export class ExpoService {
       try {
         theta0Sha = (await this.deps.hub.modelInfo(theta0)).sha;
       } catch (err) {
+        if (!isPermanentHubError(err)) {
+          if (fromHub) throw err;
+          return { status: "rejected", reason: `the Hub did not answer for \`${theta0}\` (${errorMessage(err)}); please try again later.` };
+        }
         reasons.push(`the SFT parent \`${theta0}\` cannot be read on the Hub (${errorMessage(err)})`);
       }
     } else theta0 = null;
@@ -203,6 +217,8 @@ export class ExpoService {
     try {
       params = await this.deps.hub.parameterCount(r.theta1, r.theta1Sha);
     } catch (err) {
+      // Transient: stay `received`; the periodic reconciliation tries again.
+      if (!isPermanentHubError(err)) throw err;
       return [`the weights of \`${r.theta1}\` cannot be read (${errorMessage(err)})`];
     }
     if (params === null) return [`\`${r.theta1}\` has no safetensors weights; ExPO Bot reads only safetensors`];

@@ -53,7 +53,11 @@ export interface RequestRecord {
 
 /** What the bot needs from the Hub (implemented over src/hub by `hubAdapter`). */
 export interface BotHub {
-  /** Model info at a revision (default: main). Throws when the repo does not exist or is unreadable. */
+  /**
+   * Model info at a revision (default: main). Throws an error with `status` 401/403/404 when
+   * the repo is missing, private or gated (permanent: the request is refused); any other
+   * error is taken as transient (the request is retried later).
+   */
   modelInfo(repo: string, revision?: string): Promise<HubModelInfo>;
   /** Every model carrying `tag`, newest first or in any order. */
   listModelsWithTag(tag: string): AsyncIterable<{ id: string; sha?: string }>;

@@ -159,6 +159,21 @@ describe("intake", () => {
     expect(ledger.all()).toHaveLength(3);
   });
 
+  it("treats a Hub outage as transient: nothing is recorded or refused, the requester is told to retry", async () => {
+    const hub = pairHub();
+    const { service, ledger } = setup({ hub });
+    hub.modelInfo = async () => {
+      throw Object.assign(new Error("503 Service Unavailable"), { status: 503 });
+    };
+    expect(await service.intake({ source: "github-comment", theta1: "alice/chat-dpo", requester: "github:u", issueNumber: 1 })).toMatchObject({
+      status: "rejected",
+      reason: expect.stringMatching(/did not answer.*try again later/),
+    });
+    await expect(service.intake(hubCandidate("d-outage"))).rejects.toThrow(/503/);
+    expect(ledger.all()).toHaveLength(0);
+    expect(ledger.hasDelivery("d-outage")).toBe(false); // a redelivery will be processed
+  });
+
   it("authorises write access or the configured list only", async () => {
     const { service, issues } = setup({ config: { allowedUsers: ["friend"] } });
     issues.permissions.set("maintainer", "maintain");
