@@ -130,11 +130,22 @@ function infoOf(spec: ArchSpec, tokenizer: { eosIds: number[]; padId: number | n
  */
 function startWorker(): Worker {
   const here = import.meta.url;
-  if (!here.endsWith(".ts")) return new Worker(new URL("./worker.js", here));
+  // Workers inherit the parent's execArgv; drop what only makes sense for the main script.
+  const execArgv: string[] = [];
+  for (let i = 0; i < process.execArgv.length; i++) {
+    const a = process.execArgv[i];
+    if (a.startsWith("--input-type")) continue;
+    if (a === "-e" || a === "--eval" || a === "-p" || a === "--print") {
+      i++;
+      continue;
+    }
+    execArgv.push(a);
+  }
+  if (!here.endsWith(".ts")) return new Worker(new URL("./worker.js", here), { execArgv });
   const entry = new URL("./worker.ts", here).href;
   const tsxApi = resolveTsxApi(here);
   const code = `import(${JSON.stringify(tsxApi)}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(entry)}); }).catch((e) => { console.error(e); process.exit(1); });`;
-  return new Worker(code, { eval: true });
+  return new Worker(code, { eval: true, execArgv });
 }
 
 /** tsx's ESM API entry (its CommonJS twin cannot register the loader from a worker). */

@@ -63,6 +63,7 @@ export class ModelRunner {
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: (options.executionProviders ?? ["cpu"]) as ort.InferenceSession.ExecutionProviderConfig[],
       graphOptimizationLevel: "all",
+      logSeverityLevel: 3, // errors only: ORT warns about constants its own optimizer left unused
       externalData: built.externalData,
       ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
       // Idle pool threads sleep instead of spinning: decode steps are short, and spinning
