@@ -22,7 +22,7 @@ export const TINY_CASES: TinyCase[] = [
   { name: "llama-mha-f32", options: { architecture: "llama", hiddenSize: 32, heads: 4 }, seqLen: 9 },
   { name: "llama-gqa-tied-llama3rope-f16", options: { architecture: "llama", hiddenSize: 32, heads: 4, kvHeads: 2, tieEmbeddings: true, dtype: "F16", ropeTheta: 500000, ropeScaling: LLAMA3_ROPE }, seqLen: 12 },
   { name: "mistral-gqa-window4", options: { architecture: "mistral", hiddenSize: 32, heads: 4, kvHeads: 1, slidingWindow: 4 }, seqLen: 12 },
-  { name: "qwen2-bias-bf16", options: { architecture: "qwen2", hiddenSize: 32, heads: 4, kvHeads: 2, dtype: "BF16" }, seqLen: 10 },
+  { name: "qwen2-bias-bf16-sharded", options: { architecture: "qwen2", hiddenSize: 32, heads: 4, kvHeads: 2, dtype: "BF16", shards: 3 }, seqLen: 10 },
   {
     name: "qwen2-window3-layer1",
     options: { architecture: "qwen2", hiddenSize: 32, heads: 4, kvHeads: 2, slidingWindow: 3, tieEmbeddings: true },
