@@ -98,9 +98,16 @@ export class GitHubWorkflowDispatcher implements Dispatcher {
     return await this.findRun(request);
   }
 
+  /** Re-runs the failed jobs of the run (same run id, next attempt); where GitHub cannot (e.g. a run that never started), dispatches anew. */
   async retry(request: RequestRecord, run: RunRef): Promise<RunInfo | null> {
     const gh = await this.options.octokit();
-    await gh.request("POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs", { owner: this.owner, repo: this.repo, run_id: run.runId });
+    try {
+      await gh.request("POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs", { owner: this.owner, repo: this.repo, run_id: run.runId });
+    } catch (err) {
+      const status = (err as { status?: number }).status;
+      if (status === 403 || status === 422) return this.dispatch(request);
+      throw err;
+    }
     return { runId: run.runId, attempt: run.attempt + 1, status: "queued", conclusion: null };
   }
 

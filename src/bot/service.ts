@@ -322,7 +322,8 @@ export class ExpoService {
       await this.report(this.mustGet(r.id), "failed", { message, willRetry: true }, run.url);
       try {
         const next = await this.deps.dispatcher.retry(this.mustGet(r.id), run);
-        if (next) this.ledger.setRun(r.id, next.runId, next.attempt);
+        // A retry may be a new run whose id is not known yet: clear it so the run is correlated by name.
+        this.ledger.setRun(r.id, next?.runId ?? null, next?.attempt ?? null);
       } catch (err) {
         const m = `the retry could not be started (${errorMessage(err)})`;
         if (this.ledger.transition(r.id, "dispatched", "failed", { note: m })) await this.report(this.mustGet(r.id), "failed", { message: m, willRetry: false }, run.url);

@@ -229,6 +229,19 @@ describe("results", () => {
     expect(issues.comments.at(-1)!.body).not.toMatch(/retrying/);
   });
 
+  it("correlates a retry that became a new run by its request id", async () => {
+    const { service, dispatcher, ledger } = setup();
+    const d = dispatcher as RecordingDispatcher;
+    d.failure = { kind: "infrastructure", detail: "the run ended as startup_failure" };
+    d.retry = async () => null; // e.g. re-dispatched without run details
+    const { request } = (await service.intake(hubCandidate())) as { request: RequestRecord };
+    await service.onRunCompleted({ runId: 501, attempt: 1, conclusion: "startup_failure" });
+    expect(ledger.get(request.id)).toMatchObject({ state: "dispatched", runId: null });
+    d.results.set("902:1", JSON.stringify(resultsFor(request, "no-gain")));
+    await service.onRunCompleted({ runId: 902, attempt: 1, conclusion: "success", requestId: request.id });
+    expect(ledger.get(request.id)).toMatchObject({ state: "no-gain", runId: 902 });
+  });
+
   it("does not retry the job's own failure, and reports the step from its results.json", async () => {
     const { service, dispatcher, ledger, issues } = setup();
     const { request } = (await service.intake(hubCandidate())) as { request: RequestRecord };
