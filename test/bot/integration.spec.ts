@@ -1,12 +1,12 @@
 /**
- * The bot with its production seams against the local Hub (src/hub-server) and the real
- * @huggingface/hub client: Hub webhook → intake (model info, safetensors parameter count) →
- * checkPair precheck → in-process job (download, full check, extrapolate, publish to the
- * local Hub) → results.json → comments in θ1's Hub thread, rendered by src/publish.
- * Only the α search is replaced (by a fixed search.json): generation and scoring have their
- * own tests, and the lead's end-to-end run covers them with tiny models.
+ * The whole happy path with the production seams, against the local Hub (src/hub-server)
+ * and the real @huggingface/hub client: Hub webhook → intake (model info, safetensors
+ * parameter count) → checkPair precheck → in-process job (download, full check, α search with
+ * the embedded engine and reward model on the tiny demo models, extrapolate, publish to the
+ * local Hub) → results.json → comments in θ1's Hub thread (src/publish templates) and on the
+ * tracking issue. A few seconds on two cores.
  */
-import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -23,7 +23,7 @@ import { startLocalHub, type LocalHub } from "../../src/hub-server/index.js";
 import { createHubClient, getModelInfo } from "../../src/hub/index.js";
 import { parseJobRequest, runJob } from "../../src/job/job.js";
 import { defaultSteps } from "../../src/job/steps.js";
-import { deriveTinyModel, writeTinyModel } from "../../src/synthetic/tiny-model.js";
+import { writeDemoModels } from "../../src/synthetic/demo-models.js";
 import { FakeIssues } from "./doubles.js";
 import { hubPayload } from "./fixtures.js";
 
@@ -46,24 +46,6 @@ async function folderFiles(dir: string): Promise<Record<string, Uint8Array>> {
   return out;
 }
 
-/** Stands in for `expo-bot search`: writes the report the publisher reads. */
-async function fakeSearch(argv: string[]): Promise<number> {
-  const out = argv[argv.indexOf("--out") + 1];
-  await mkdir(out, { recursive: true });
-  await writeFile(
-    join(out, "search.json"),
-    JSON.stringify({
-      strategy: "grid",
-      chosenAlpha: 0.3,
-      rows: [
-        { alpha: 0, meanReward: 1.0, delta: 0, winRate: 0.5, meanLength: 40, n: 16 },
-        { alpha: 0.3, meanReward: 1.3, delta: 0.3, deltaCi: [0.1, 0.5], winRate: 0.7, meanLength: 42, n: 16 },
-      ],
-    }),
-  );
-  return 0;
-}
-
 async function until(cond: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -74,21 +56,23 @@ async function until(cond: () => boolean, ms = 30_000): Promise<void> {
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "expo-bot-int-"));
-  await writeTinyModel({ dir: join(root, "sft"), seed: 3, card: { license: "apache-2.0", tags: ["chat"] } });
-  await deriveTinyModel({ from: join(root, "sft"), dir: join(root, "dpo"), relativeDelta: 0.01, card: { license: "apache-2.0", base_model: "org/sft", tags: ["expo"] } });
-  await writeTinyModel({ dir: join(root, "other"), seed: 42, card: { license: "apache-2.0", base_model: "org/sft", tags: ["expo"] } });
+  const card = { license: "apache-2.0" };
+  await writeDemoModels({ dir: root, sftCard: card, alignedCard: { ...card, base_model: "org/sft", tags: ["expo"] }, unrelatedCard: { ...card, base_model: "org/sft", tags: ["expo"] } });
+  const prompts = ["Tell me about cats.", "How do I bake bread?", "What is the sea?", "Explain rain.", "Name a colour.", "Why is the sky blue?"];
+  await writeFile(join(root, "prompts.jsonl"), prompts.map((prompt) => JSON.stringify({ prompt })).join("\n"));
+  const searchArgs = ["--reward-model", join(root, "reward"), "--prompts", join(root, "prompts.jsonl"), "--max-tokens", "16", "--strategy", "grid", "--alphas", "0.5,1"];
   hub = await startLocalHub({ lfsThreshold: 1024 });
   hub.admin.addToken(TOKEN, "expo-bot");
   hub.admin.createRepo("org/sft", { files: await folderFiles(join(root, "sft")) });
-  hub.admin.createRepo("org/dpo", { files: await folderFiles(join(root, "dpo")) });
-  hub.admin.createRepo("org/other", { files: await folderFiles(join(root, "other")) });
+  hub.admin.createRepo("org/dpo", { files: await folderFiles(join(root, "aligned")) });
+  hub.admin.createRepo("org/other", { files: await folderFiles(join(root, "unrelated")) });
   const settings = { hubUrl: hub.url, token: TOKEN, sleep: async () => {}, retry: { maxRetries: 2 } };
   const client = createHubClient(settings);
 
   dispatcher = new InProcessDispatcher(async (request, run) => {
     const req = parseJobRequest(JSON.stringify(request));
     const out = join(root, "jobs", `${req.requestId}-${run.runId}`);
-    const results = await runJob({ request: req, out, steps: defaultSteps({ hub: settings, namespace: "expo-bot", runSearch: fakeSearch }) });
+    const results = await runJob({ request: req, out, steps: defaultSteps({ hub: settings, namespace: "expo-bot", searchArgs }) });
     return JSON.stringify(results);
   });
   ledger = new Ledger(join(root, "ledger.sqlite"));
@@ -138,7 +122,11 @@ describe("Hub webhook to published model, through the local Hub", () => {
     const r = ledger.all()[0];
     expect(ledger.all()).toHaveLength(1);
     expect(r).toMatchObject({ state: "published", theta1: "org/dpo", theta1Sha: sha, theta0: "org/sft", source: "hub-webhook", requester: "hub:org" });
-    expect(r.result).toMatchObject({ outcome: "published", chosenAlpha: 0.3, published: { repo: "expo-bot/dpo-ExPO" } });
+    // The demo pair's reward really rises with α (src/synthetic/demo-models.ts).
+    expect(r.result).toMatchObject({ outcome: "published", published: { repo: "expo-bot/dpo-ExPO" } });
+    expect([0.5, 1]).toContain(r.result!.chosenAlpha);
+    expect(r.result!.alphas.map((a) => a.alpha)).toEqual([0, 0.5, 1]);
+    expect(r.result!.alphas[1].delta).toBeGreaterThan(0);
     const out = await getModelInfo({ client, repo: "expo-bot/dpo-ExPO" });
     expect(out.sha).toBe(r.result!.published!.commit);
     expect(out.baseModels).toEqual(["org/dpo", "org/sft"]);
