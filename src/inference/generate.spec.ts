@@ -104,6 +104,34 @@ describe("sampler", () => {
     const p1 = Math.exp(3) / (Math.exp(3) + Math.exp(2.9));
     expect(counts.get(1)! / 4000).toBeCloseTo(p1, 1);
   });
+  it("top-p keeps the smallest most-likely prefix reaching p, renormalized", () => {
+    const l = Float32Array.from([2, 3, 0.5, 2.9, 1]);
+    const probs = Array.from(l, (x) => Math.exp(x));
+    const z = probs.reduce((a, b) => a + b, 0);
+    // Descending: 3 (id 1), 2.9 (id 3), 2 (id 0) … ; 0.8 is reached only with the third.
+    const cumulative2 = (probs[1] + probs[3]) / z;
+    expect(cumulative2).toBeLessThan(0.8);
+    const r = seededRandom(11, 0);
+    const counts = new Map<number, number>();
+    const N = 6000;
+    for (let i = 0; i < N; i++) {
+      const t = sampleToken(l, 0, 5, new Map(), { topP: 0.8 }, r);
+      counts.set(t, (counts.get(t) ?? 0) + 1);
+    }
+    expect([...counts.keys()].sort()).toEqual([0, 1, 3]);
+    const kept = probs[0] + probs[1] + probs[3];
+    for (const id of [0, 1, 3]) expect(counts.get(id)! / N).toBeCloseTo(probs[id] / kept, 1);
+  });
+  it("top-k keeps ties with the k-th score (transformers' rule) and works on a large vocabulary", () => {
+    const r = seededRandom(3, 0);
+    const seen = new Set<number>();
+    for (let i = 0; i < 300; i++) seen.add(sampleToken(Float32Array.from([1, 0, 1, 1]), 0, 4, new Map(), { topK: 2 }, r));
+    expect([...seen].sort()).toEqual([0, 2, 3]);
+    const big = new Float32Array(50_000).map((_, i) => (i % 997) / 100);
+    const best = new Set<number>();
+    for (let i = 0; i < 50; i++) best.add(sampleToken(big, 0, big.length, new Map(), { topK: 3, temperature: 0.5 }, r) % 997);
+    expect([...best].every((v) => v === 996)).toBe(true); // the 50 tied maxima (i % 997 = 996) fill the top 3
+  });
   it("presence and frequency penalties lower repeated tokens", () => {
     const r = seededRandom(0, 0);
     const seen = new Map([[1, 2]]);

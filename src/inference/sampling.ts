@@ -79,32 +79,103 @@ export function sampleToken(logits: Float32Array, offset: number, vocab: number,
   const temperature = options.temperature ?? 1;
   if (options.greedy || temperature <= 0) return argmax(row);
 
-  // Candidates: tokens within NEGLIGIBLE of the best scaled logit, sorted by logit.
+  // Candidates: tokens within NEGLIGIBLE of the best scaled logit. Everything below is O(vocab)
+  // with no comparison sort over the vocabulary (a sort of 150k ids per token costs ~100 ms).
   let max = -Infinity;
   for (let i = 0; i < vocab; i++) if (row[i] > max) max = row[i];
-  const floor = max - NEGLIGIBLE * temperature;
-  const candidates: number[] = [];
-  for (let i = 0; i < vocab; i++) if (row[i] >= floor) candidates.push(i);
-  candidates.sort((a, b) => row[b] - row[a] || a - b);
-  let kept = candidates;
+  let ids: Int32Array = new Int32Array(vocab);
+  let scaled = new Float64Array(vocab);
+  let n = 0;
+  for (let i = 0; i < vocab; i++) {
+    const s = (row[i] - max) / temperature;
+    if (s >= -NEGLIGIBLE) {
+      ids[n] = i;
+      scaled[n++] = s;
+    }
+  }
   const topK = options.topK ?? 0;
-  if (topK > 0 && topK < kept.length) kept = kept.slice(0, topK);
-  const weights = kept.map((i) => Math.exp((row[i] - max) / temperature));
-  let total = weights.reduce((s, w) => s + w, 0);
+  if (topK > 0 && topK < n) {
+    // transformers keeps every token whose score ties the k-th largest.
+    const threshold = kthLargest(scaled.slice(0, n), topK);
+    let m = 0;
+    for (let j = 0; j < n; j++) {
+      if (scaled[j] >= threshold) {
+        ids[m] = ids[j];
+        scaled[m++] = scaled[j];
+      }
+    }
+    n = m;
+  }
+  ids = ids.subarray(0, n);
+  scaled = scaled.subarray(0, n);
+  const weights = new Float64Array(n);
+  let total = 0;
+  for (let j = 0; j < n; j++) total += weights[j] = Math.exp(scaled[j]);
   const topP = options.topP ?? 1;
+  let order: ArrayLike<number> | null = null; // indices into ids, when top-p restricts them
   if (topP < 1) {
-    // The smallest prefix whose probability reaches top_p (at least one token).
+    // The smallest set of most likely tokens whose mass reaches top_p (at least one token):
+    // bucket the scores, find the bucket where the running mass crosses top_p, and order only
+    // that bucket's members (by score, then id).
+    const BINS = 4096;
+    const binOf = (s: number) => Math.min(BINS - 1, Math.floor((-s / NEGLIGIBLE) * BINS));
+    const binMass = new Float64Array(BINS);
+    for (let j = 0; j < n; j++) binMass[binOf(scaled[j])] += weights[j];
+    const target = topP * total;
     let cumulative = 0;
-    let n = 0;
-    while (n < weights.length && (n === 0 || cumulative < topP * total)) cumulative += weights[n++];
-    kept = kept.slice(0, n);
-    weights.length = n;
+    let boundary = 0;
+    while (boundary < BINS - 1 && cumulative + binMass[boundary] < target) cumulative += binMass[boundary++];
+    const kept: number[] = [];
+    const edge: number[] = [];
+    for (let j = 0; j < n; j++) {
+      const b = binOf(scaled[j]);
+      if (b < boundary) kept.push(j);
+      else if (b === boundary) edge.push(j);
+    }
+    edge.sort((a, b) => scaled[b] - scaled[a] || ids[a] - ids[b]);
+    for (const j of edge) {
+      if (kept.length > 0 && cumulative >= target) break;
+      kept.push(j);
+      cumulative += weights[j];
+    }
+    order = kept;
     total = cumulative;
   }
   let u = random() * total;
-  for (let i = 0; i < kept.length; i++) {
-    u -= weights[i];
-    if (u < 0) return kept[i];
+  const count = order ? order.length : n;
+  let last = 0;
+  for (let t = 0; t < count; t++) {
+    const j = order ? order[t] : t;
+    last = j;
+    u -= weights[j];
+    if (u < 0) return ids[j];
   }
-  return kept[kept.length - 1];
+  return ids[last];
+}
+
+/** The k-th largest value (1-based) by quickselect; reorders `values`. */
+function kthLargest(values: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = values.length - 1;
+  const target = k - 1; // index in descending order
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >>> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[i] > pivot) i++;
+      while (values[j] < pivot) j--;
+      if (i <= j) {
+        const t = values[i];
+        values[i] = values[j];
+        values[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return values[target];
+  }
+  return values[target];
 }
