@@ -87,6 +87,15 @@ try {
       );
     }
   }
+  // Sampled decoding (temperature 0.7, top-p 0.9, top-k 50): the sampler's cost included.
+  for (const batch of [1, 8]) {
+    const prompts = Array.from({ length: batch }, (_, b) => prompt(b, 32));
+    const { value: stats } = await best(async () => {
+      await lm.generateTokenIds(prompts, { maxNewTokens: newTokens, temperature: 0.7, topP: 0.9, topK: 50, seed: 1, ignoreEos: true, batchSize: batch });
+      return lm.lastStats;
+    });
+    console.log(`decode   batch ${batch}, KV cache, sampled T=0.7 top-p 0.9 top-k 50: ${(stats.decodeTokens / (stats.decodeMs / 1000)).toFixed(0)} tokens/s`);
+  }
   await lm.close();
 
   t = performance.now();

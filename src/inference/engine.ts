@@ -147,14 +147,6 @@ export class CausalLMEngine {
         keep: 1,
         past,
       });
-      const ms = performance.now() - t0;
-      if (step === 0) {
-        stats.prefillTokens += B * seq;
-        stats.prefillMs += ms;
-      } else {
-        stats.decodeTokens += B;
-        stats.decodeMs += ms;
-      }
       const vocab = dims[2];
       const next: number[] = [];
       for (let b = 0; b < B; b++) {
@@ -176,6 +168,15 @@ export class CausalLMEngine {
           }
         }
         next.push(token);
+      }
+      // Step time: the forward pass and the sampling of the batch's next tokens.
+      const ms = performance.now() - t0;
+      if (step === 0) {
+        stats.prefillTokens += B * seq;
+        stats.prefillMs += ms;
+      } else {
+        stats.decodeTokens += B;
+        stats.decodeMs += ms;
       }
       for (let b = 0; b < B; b++) {
         rows[b].push(next[b]);

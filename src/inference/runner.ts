@@ -87,7 +87,11 @@ export class ModelRunner {
     const total = seq + (past?.length ?? 0);
     if (input.inputIds.length !== batch * seq) throw new Error(`input_ids: expected ${batch * seq} values, got ${input.inputIds.length}`);
     if (input.attentionMask.length !== batch * total) throw new Error(`attention_mask: expected ${batch * total} values, got ${input.attentionMask.length}`);
-    const i64 = (values: ArrayLike<number>, dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(Array.from(values, (v) => BigInt(v))), dims);
+    const i64 = (values: ArrayLike<number>, dims: number[]) => {
+      const data = new BigInt64Array(values.length);
+      for (let i = 0; i < values.length; i++) data[i] = BigInt(values[i]);
+      return new ort.Tensor("int64", data, dims);
+    };
     const feeds: Record<string, ort.Tensor> = {
       input_ids: i64(input.inputIds, [batch, seq]),
       attention_mask: i64(input.attentionMask, [batch, total]),
