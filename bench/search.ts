@@ -52,6 +52,7 @@ const scenarios: Scenario[] = [
 interface Tally {
   generations: number;
   loads: number;
+  switches: number;
   exact: number;
   near: number;
   noGain: number;
@@ -69,6 +70,7 @@ async function trial(s: Scenario, strategy: StrategyOptions, seed: number) {
     sanityPrompts: 0,
     statistics: { bootstrapResamples: resamples },
     batchSize: 1 << 20,
+    keepModels: 1000, // every α folder kept: one extrapolation per α; switches counted apart
   });
   const d = report.decision;
   const flat = s.curve.height === 0 || s.curve.peak <= 0;
@@ -76,6 +78,7 @@ async function trial(s: Scenario, strategy: StrategyOptions, seed: number) {
   return {
     generations: report.cost.generations,
     loads: report.cost.modelLoads,
+    switches: report.cost.modelSwitches ?? 0,
     exact: flat ? picked === null : picked === s.curve.peak,
     near: flat ? picked === null : picked !== null && expectedGain(s.curve, picked) >= 0.9 * s.curve.height,
     noGain: picked === null,
@@ -93,23 +96,24 @@ for (const s of scenarios) {
     ["auto", { kind: "auto", ...(dropZ !== undefined ? { dropZ } : {}) }],
   ];
   for (const [name, strategy] of strategies) {
-    const t: Tally = { generations: 0, loads: 0, exact: 0, near: 0, noGain: 0 };
+    const t: Tally = { generations: 0, loads: 0, switches: 0, exact: 0, near: 0, noGain: 0 };
     for (let i = 0; i < trials; i++) {
       const r = await trial(s, strategy, 1000 + i);
       t.generations += r.generations;
       t.loads += r.loads;
+      t.switches += r.switches;
       t.exact += r.exact ? 1 : 0;
       t.near += r.near ? 1 : 0;
       t.noGain += r.noGain ? 1 : 0;
     }
     tallies[name] = t;
-    rows.push([s.name, name, (t.generations / trials).toFixed(0), (t.loads / trials).toFixed(1), pct(t.exact / trials), pct(t.near / trials), pct(t.noGain / trials)]);
+    rows.push([s.name, name, (t.generations / trials).toFixed(0), (t.loads / trials).toFixed(1), (t.switches / trials).toFixed(1), pct(t.exact / trials), pct(t.near / trials), pct(t.noGain / trials)]);
   }
   const [g, a] = Object.values(tallies);
   summary.push({ scenario: `${s.name}, grid ${s.gridName}`, ratio: a.generations / g.generations, autoExact: a.exact / trials, gridExact: g.exact / trials, auto: a, grid: g });
 }
 
-const header = ["scenario", "strategy", "generations", "model loads", "picks true best", "within 90 % of peak gain", "says no gain"];
+const header = ["scenario", "strategy", "generations", "α folders", "model switches", "picks true best", "within 90 % of peak gain", "says no gain"];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join("  ");
 console.log(`α search benchmark: ${trials} seeded trials per row, N = ${N} prompts, prompt SD 2, answer noise SD 1.5, bootstrap ${resamples}`);
@@ -124,12 +128,13 @@ for (const s of summary) {
       `picks the true best ${pct(s.autoExact)} vs ${pct(s.gridExact)}`,
   );
 }
-// Model loads cost too (an extrapolation plus a server (re)load per α switch). Expressed in
-// generations per load: ~0 for the embedded tiny models, ~100 with kept folders and in-place
-// reloads, ~600 for a 7B model re-extrapolated and restarted under vLLM at ~3k tokens/s.
-console.log("\nCost including model loads, as a fraction of the grid's (L = generations one α switch costs):");
+// Model switches cost too: each is a server reload or restart, and the first visit to an α
+// also an extrapolation. In generations' worth of time: ~0 for the embedded tiny models, tens
+// with SGLang's in-place reload, hundreds for a 7B model restarted under vLLM (one answer
+// ≈ 0.2 s of a 1000-prompt batch; a restart ≈ 1–2 min).
+console.log("\nCost including switches, as a fraction of the grid's (L = generations' worth of time per model switch + per extrapolation):");
 for (const s of summary) {
-  const frac = (L: number) => (s.auto.generations + L * s.auto.loads) / (s.grid.generations + L * s.grid.loads);
-  console.log(`  ${s.scenario}: ${[0, 100, 300, 600].map((L) => `L=${L}: ${(100 * frac(L)).toFixed(0)} %`).join(", ")}`);
+  const frac = (L: number) => (s.auto.generations + L * (s.auto.switches + s.auto.loads)) / (s.grid.generations + L * (s.grid.switches + s.grid.loads));
+  console.log(`  ${s.scenario}: ${[0, 25, 100, 300].map((L) => `L=${L}: ${(100 * frac(L)).toFixed(0)} %`).join(", ")}`);
 }
 console.log(`\n(${((Date.now() - started) / 1000).toFixed(1)} s)`);

@@ -85,7 +85,8 @@ async function requireDir(path: string | undefined, flag: string): Promise<strin
   return resolve(path);
 }
 
-async function hubPrompts(): Promise<Prompt[]> {
+/** The paper's prompt set from the Hub (HF_ENDPOINT and HF_TOKEN honoured), read by HTTP range requests. */
+export async function hubPrompts(): Promise<Prompt[]> {
   const { createHubClient, listRepoFiles, HubByteSource } = await import("../hub/index.js");
   const client = createHubClient({ token: process.env.HF_TOKEN, hubUrl: process.env.HF_ENDPOINT });
   const repo = `datasets/${ULTRAFEEDBACK.repo}`;
@@ -218,7 +219,12 @@ export async function run(argv: string[]): Promise<number> {
       keepModels: positiveInt(values["keep-models"], "--keep-models", 4),
       onEvent: (e) => {
         if (values.quiet) return;
-        if (e.kind === "materialize") console.error(`α=${e.alpha}: preparing the model`);
+        if (e.kind === "materialize") {
+          progress?.finish();
+          progress = undefined;
+          progressKey = "";
+          console.error(`α=${e.alpha}: preparing the model`);
+        }
         if (e.kind === "evaluated") {
           const key = `${e.alpha}:${e.target}`;
           if (key !== progressKey) {

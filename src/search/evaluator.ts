@@ -34,6 +34,9 @@ export class Evaluator {
   cachedGenerations = 0;
   scored = 0;
   modelLoads = 0;
+  /** Times the generator was asked for a different model than the call before (server reloads). */
+  modelSwitches = 0;
+  private lastGenerated: string | undefined;
   private readonly results = new Map<string, Observation[]>();
   private readonly alphas = new Map<string, number>();
   private readonly models: { alpha: string; model: MaterializedModel }[] = [];
@@ -107,6 +110,8 @@ export class Evaluator {
     this.cachedGenerations += batch.length - missing.length;
     if (missing.length > 0) {
       const model = await this.model(alpha);
+      if (this.lastGenerated !== model.dir) this.modelSwitches++;
+      this.lastGenerated = model.dir;
       const out = await generator.generate(
         { alpha, dir: model.dir },
         missing.map((i) => batch[i].text),

@@ -72,7 +72,11 @@ export interface SearchReport {
     options: Record<string, unknown>;
     rounds: { phase: string; prompts: number; alphas: number[]; leader?: number; note?: string }[];
   };
-  cost: { generations: number; cachedGenerations: number; scored: number; modelLoads: number; seconds: number };
+  /**
+   * modelLoads: α folders materialized (extrapolations; α = 0 is θ1 itself and counts too);
+   * modelSwitches: times generation moved to another model (server reloads/restarts).
+   */
+  cost: { generations: number; cachedGenerations: number; scored: number; modelLoads: number; modelSwitches?: number; seconds: number };
   statistics: {
     level: number;
     bootstrapResamples: number;
@@ -153,6 +157,7 @@ export function validateSearchReport(value: unknown): SearchReport {
   });
   const cost = obj(r.cost, "cost");
   for (const f of ["generations", "cachedGenerations", "scored", "modelLoads", "seconds"]) num(cost[f], `cost.${f}`);
+  if (cost.modelSwitches !== undefined) num(cost.modelSwitches, "cost.modelSwitches");
   const st = obj(r.statistics, "statistics");
   for (const f of ["level", "bootstrapResamples", "bootstrapSeed", "comparisons", "adjustedLevel", "lengthGuard"]) num(st[f], `statistics.${f}`);
   num(st.rewardLengthCorrelation, "statistics.rewardLengthCorrelation", true);

@@ -90,6 +90,7 @@ export async function runSearch(options: SearchOptions): Promise<SearchReport> {
         cachedGenerations: ev.cachedGenerations,
         scored: ev.scored,
         modelLoads: ev.modelLoads,
+        modelSwitches: ev.modelSwitches,
         seconds: (Date.now() - started) / 1000,
       },
       statistics: summary.statistics,

@@ -27,7 +27,7 @@ export interface AutoOptions {
   dropZ?: number;
   /** Largest prompt batch of the race (default ⌈N/2⌉). */
   racePrompts?: number;
-  /** Batch growth per race round (default 2); larger means fewer rounds and fewer model switches. */
+  /** Batch growth per race round (default 4: n1, 4n1, … — as accurate as 2 in the benchmark, with fewer model switches). */
   growth?: number;
   /**
    * After the race, give the pick all N prompts "always", or only "if-needed" (default): when
@@ -115,7 +115,7 @@ export function fineBetween(lo: number, hi: number): number[] {
  *    rises; stop once a point is confidently below the best or two points in a row are lower;
  * 2. refine: around the best ladder point, on the side of its better neighbour, add the round
  *    values in between (e.g. 0.2 | 0.5 → 0.3, 0.4);
- * 3. race: double the prompt batch each round for the candidates still running (and α = 0);
+ * 3. race: grow the prompt batch (×4) each round for the candidates still running (and α = 0);
  *    drop a candidate once a paired z-test says it is worse than the leader at |z| > dropZ;
  *    retire α = 0 once every remaining candidate beats it at the decision's own level;
  *    stop at N prompts, or when one candidate is left and α = 0 is retired.
@@ -217,7 +217,7 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
     }
     rounds.push({ phase: "race", prompts: n, alphas: [...(baselineActive ? [0] : []), ...alive], leader });
     if (n >= raceMax || alive.length === 0 || (alive.length === 1 && !baselineActive)) break;
-    n = Math.min(raceMax, Math.ceil((options.growth ?? 2) * n));
+    n = Math.min(raceMax, Math.ceil((options.growth ?? 4) * n));
     // Snake order: the α evaluated last in a round is first in the next, so it stays loaded.
     const roundAlphas = baselineActive ? [0, ...alive] : alive;
     const order = forward ? roundAlphas : [...roundAlphas].reverse();
