@@ -131,3 +131,36 @@ describe("local Hub server", () => {
     }
   });
 });
+
+describe("local Hub webhooks", () => {
+  it("POSTs the Hub's v3 payload with the secret after a commit that tags the card", async () => {
+    const { createServer } = await import("node:http");
+    const received: Array<{ secret: string | undefined; body: any }> = [];
+    const receiver = createServer((req, res) => {
+      let text = "";
+      req.on("data", (c) => (text += c));
+      req.on("end", () => {
+        received.push({ secret: req.headers["x-webhook-secret"] as string | undefined, body: JSON.parse(text) });
+        res.writeHead(202).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    const port = (receiver.address() as { port: number }).port;
+    try {
+      hub.admin.addWebhook({ url: `http://127.0.0.1:${port}/hook`, secret: "s3cret" });
+      const sha = hub.admin.commit("org/m", { "README.md": "---\ntags:\n- expo\n---\n# m\n" }, { title: "Tag expo" });
+      const deliveries = await hub.admin.webhooksSettled();
+      expect(deliveries).toEqual([expect.objectContaining({ repo: "org/m", headSha: sha, status: 202 })]);
+      expect(received).toHaveLength(1);
+      expect(received[0].secret).toBe("s3cret");
+      expect(received[0].body).toMatchObject({
+        event: { action: "update", scope: "repo.content" },
+        repo: { type: "model", name: "org/m", headSha: sha, tags: expect.arrayContaining(["expo"]) },
+        updatedRefs: [{ ref: "refs/heads/main", newSha: sha }],
+        webhook: { version: 3 },
+      });
+    } finally {
+      await new Promise((r) => receiver.close(r));
+    }
+  });
+});

@@ -110,12 +110,28 @@ export interface LocalHubAdmin {
   setDiscussionsDisabled(id: string, value: boolean): void;
   addToken(token: string, user: string): void;
   injectFault(fault: FaultSpec): void;
+  /**
+   * Registers a webhook: after every commit to a model repo (a card edit that adds a tag is a
+   * commit, as on the Hub) the server POSTs the Hub's documented payload (version 3,
+   * `repo.content` / `update`) with the `X-Webhook-Secret` header. Returns the webhook id.
+   */
+  addWebhook(hook: { url: string; secret?: string }): string;
+  /** Resolves when every webhook delivery started so far has been answered. */
+  webhooksSettled(): Promise<WebhookDelivery[]>;
   clearFaults(): void;
   repo(id: string): RepoState | undefined;
   discussions(id: string): Discussion[];
   /** Every request served, in order. */
   readonly requests: RequestRecord[];
   clearRequests(): void;
+}
+
+export interface WebhookDelivery {
+  webhookId: string;
+  repo: string;
+  headSha: string;
+  /** HTTP status of the receiver, or 0 when it could not be reached. */
+  status: number;
 }
 
 export interface LocalHub {
@@ -773,7 +789,48 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     return repo;
   }
 
+  const webhooks: Array<{ id: string; url: string; secret?: string }> = [];
+  const deliveries: Array<Promise<WebhookDelivery>> = [];
+  store.commitListeners.push((repo, branch, oldOid, commit) => {
+    if (webhooks.length === 0) return;
+    const card = store.cardData(commit);
+    for (const hook of webhooks) {
+      const payload = {
+        event: { action: "update", scope: "repo.content" },
+        repo: {
+          type: "model",
+          name: repo.id,
+          id: createHash("sha1").update(repo.id).digest("hex").slice(0, 24),
+          private: repo.private,
+          url: { web: `${url}/${repo.id}`, api: `${url}/api/models/${repo.id}` },
+          headSha: commit.oid,
+          tags: tagsOf(repo, commit, card),
+          owner: { id: createHash("sha1").update(repo.id.split("/")[0]!).digest("hex").slice(0, 24) },
+        },
+        updatedRefs: [{ ref: `refs/heads/${branch}`, oldSha: oldOid, newSha: commit.oid }],
+        webhook: { id: hook.id, version: 3 },
+      };
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (hook.secret !== undefined) headers["x-webhook-secret"] = hook.secret;
+      deliveries.push(
+        fetch(hook.url, { method: "POST", headers, body: JSON.stringify(payload) }).then(
+          async (res) => {
+            await res.arrayBuffer().catch(() => undefined);
+            return { webhookId: hook.id, repo: repo.id, headSha: commit.oid, status: res.status };
+          },
+          () => ({ webhookId: hook.id, repo: repo.id, headSha: commit.oid, status: 0 }),
+        ),
+      );
+    }
+  });
+
   const admin: LocalHubAdmin = {
+    addWebhook(hook) {
+      const id = createHash("sha1").update(`${hook.url}#${webhooks.length}`).digest("hex").slice(0, 24);
+      webhooks.push({ id, ...hook });
+      return id;
+    },
+    webhooksSettled: () => Promise.all(deliveries),
     createRepo(id, input = {}) {
       if (!isValidRepoId(id)) throw new Error(`local hub: invalid repo id "${id}"`);
       if (store.get(id)) throw new Error(`local hub: repo ${id} exists`);

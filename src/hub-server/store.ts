@@ -229,6 +229,9 @@ export class HubStore {
     return repo;
   }
 
+  /** Called after every commit (the server sends webhooks from here). */
+  readonly commitListeners: Array<(repo: RepoState, branch: string, oldOid: string | null, commit: Commit) => void> = [];
+
   /** Applies changes (path → file, or null to delete) on top of a branch; returns the new commit. */
   commit(
     repo: RepoState,
@@ -252,6 +255,7 @@ export class HubStore {
     repo.commits[oid] = commit;
     repo.branches[input.branch] = oid;
     this.save(repo);
+    for (const listener of this.commitListeners) listener(repo, input.branch, parentOid ?? null, commit);
     return commit;
   }
 
