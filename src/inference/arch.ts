@@ -75,7 +75,8 @@ export function resolveArch(config: ModelConfig): ArchSpec {
 
   const attentionBias = family === "qwen2" ? true : Boolean(config.attention_bias);
   const { invFreq, attentionScaling } = ropeInverseFrequencies(config, hd);
-  const tie = config.tie_word_embeddings ?? (family === "qwen2" ? false : false);
+  // transformers' Llama/Mistral/Qwen2 configs default tie_word_embeddings to false.
+  const tie = config.tie_word_embeddings ?? false;
   return {
     family,
     head,

@@ -128,6 +128,7 @@ export async function referenceForward(
       W(`${p}.mlp.up_proj.weight`),
       W(`${p}.mlp.down_proj.weight`),
     ]);
+    const [bg, bu, bd] = await Promise.all([maybe(`${p}.mlp.gate_proj.bias`), maybe(`${p}.mlp.up_proj.bias`), maybe(`${p}.mlp.down_proj.bias`)]);
     const window = windowOf(l);
     const next: Float64Array[][] = [];
     for (let b = 0; b < B; b++) {
@@ -165,9 +166,9 @@ export async function referenceForward(
         const o = linear(attnOut, wo, bo);
         const x1 = hs[b][s].map((val, i) => val + o[i]);
         const h2 = rmsNorm(x1, ln2);
-        const gate = linear(h2, wg, null), up = linear(h2, wu, null);
+        const gate = linear(h2, wg, bg), up = linear(h2, wu, bu);
         const act = gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]);
-        const down = linear(act, wd, null);
+        const down = linear(act, wd, bd);
         rows.push(x1.map((val, i) => val + down[i]));
       }
       next.push(rows);
@@ -192,6 +193,7 @@ export async function referenceForward(
     });
     return { perToken, pooled };
   }
-  const head = (await maybe("lm_head.weight")) ?? embed;
+  // tie_word_embeddings: lm_head is the embedding matrix, whatever the file holds.
+  const head = config.tie_word_embeddings ? embed : ((await maybe("lm_head.weight")) ?? embed);
   return { perToken: finalHs.map((row) => row.map((x) => linear(x, head, null))) };
 }
