@@ -1,0 +1,287 @@
+/**
+ * `npm run demo`: the whole ExPO Bot flow on this machine, with no account and no network.
+ *
+ *   1. generate SYNTHETIC tiny models: an SFT model θ0, an aligned model θ1 = θ0 + Δ whose Δ
+ *      really raises a (synthetic) reward model's score, and an unrelated model;
+ *   2. start the local Hub (src/hub-server) and the bot (the Probot app, with the production
+ *      wiring: src/hub, the pair check, the publish templates) behind a real HTTP server;
+ *   3. the local Hub gets the bot's webhook; tagging θ1 with `expo` (a card commit, as on the
+ *      Hub) sends it; the bot prechecks the pair and dispatches the job, which runs in-process
+ *      in place of the GPU runner: download → check → α search (embedded ONNX engine and
+ *      reward model) → extrapolate → publish `<namespace>/<θ1 name>-ExPO`;
+ *   4. an unrelated model tagged the same way is refused by the precheck, before any job.
+ *
+ * GitHub is the one part simulated: the tracking issues live in memory (LocalIssueTracker).
+ */
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join, relative, resolve } from "node:path";
+import { Probot } from "probot";
+import { parse as parseYaml } from "yaml";
+import { createExpoApp, type ExpoApp } from "../bot/app.js";
+import { makeConfig } from "../bot/config.js";
+import { InProcessDispatcher } from "../bot/dispatch.js";
+import { Ledger } from "../bot/ledger.js";
+import type { RequestRecord } from "../bot/types.js";
+import { hubAdapter, hubDiscussions, hubPrecheck, publishRenderer } from "../bot/wiring.js";
+import { startLocalHub, type LocalHub } from "../hub-server/index.js";
+import { createHubClient, readTextFile, type HubClientOptions } from "../hub/index.js";
+import { parseJobRequest, runJob } from "../job/job.js";
+import type { ExpoResults } from "../job/results.js";
+import { defaultSteps } from "../job/steps.js";
+import { cardFrontMatter } from "../synthetic/card.js";
+import { FILLER_PIECE, HELPFUL_PIECES, writeDemoModels } from "../synthetic/demo-models.js";
+import { LocalIssueTracker } from "./local-issues.js";
+
+export interface DemoOptions {
+  /** Working folder (recreated): models, the local Hub's storage, job outputs. */
+  dir: string;
+  /** Human-readable progress and report lines (default: stdout). */
+  log?: (line: string) => void;
+  /** α search strategy (default auto). */
+  strategy?: "auto" | "grid";
+  /** Prompts from the built-in list (default 48). */
+  prompts?: number;
+  /** Answer length cap in tokens (default 24). */
+  maxTokens?: number;
+}
+
+export interface DemoCase {
+  repo: string;
+  state: RequestRecord["state"];
+  reasons: string[];
+  result: ExpoResults | null;
+}
+
+export interface DemoOutcome {
+  aligned: DemoCase & {
+    /** The published card's YAML metadata and full text, read back from the local Hub. */
+    card: { metadata: Record<string, unknown>; text: string } | null;
+    /** The result comment in θ1's Hub discussion. */
+    comment: string | null;
+    /** The α curve drawn by the search (PNG and SVG), on disk. */
+    plots: string[];
+    /** The pre-check's and the job's verdict on the pair (src/expo/verdict), when written. */
+    check: { verdict: string; relativeDistance: number | null; cosine: number | null } | null;
+    /** The search's decision in words (search.json). */
+    decision: string | null;
+  };
+  unrelated: DemoCase & { comment: string | null };
+  hubUrl: string;
+  seconds: number;
+}
+
+const NAMESPACE = "expo-bot";
+const TOKEN = "hf_demo_bot_token_not_a_secret";
+const WEBHOOK_SECRET = "demo-webhook-secret-4b1d0c5e9a7f";
+const SYNTHETIC_NOTE = "SYNTHETIC tiny models with hand-set weights: this demonstrates the pipeline, not a real language model.";
+
+const TOPICS = ["the sea", "bread", "rain", "cats", "the moon", "trains", "gardens", "music", "winter", "bees", "maps", "tea", "rivers", "clocks", "birds", "paper"];
+const ASKS = ["Tell me about", "Explain", "Write a line on"];
+const THIRD = ["for a child.", "in one sentence.", "kindly."];
+
+/** A fixed, built-in prompt list (the real job uses UltraFeedback's test_gen split). */
+export function demoPrompts(n: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i++) out.push(`${ASKS[i % ASKS.length]} ${TOPICS[i % TOPICS.length]} ${THIRD[Math.floor(i / TOPICS.length) % THIRD.length]}`);
+  return out;
+}
+
+async function folderFiles(dir: string): Promise<Record<string, Uint8Array>> {
+  const out: Record<string, Uint8Array> = {};
+  for (const name of await readdir(dir)) out[name] = await readFile(join(dir, name));
+  return out;
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | null, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined && v !== null) return v;
+    if (Date.now() > end) throw new Error(`demo: timed out after ${ms / 1000}s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const dir = resolve(options.dir);
+  const started = performance.now();
+  const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)}s`;
+  const step = (text: string) => log(`▸ ${text}  [${elapsed()}]`);
+
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  log(`ExPO Bot demo — ${SYNTHETIC_NOTE}`);
+  log(`Working folder: ${dir}\n`);
+
+  step("Generating synthetic models: θ0 (SFT), θ1 = θ0 + Δ (aligned), an unrelated model, a reward model");
+  const licence = { license: "apache-2.0" };
+  const models = await writeDemoModels({
+    dir: join(dir, "models"),
+    sftCard: { ...licence, tags: ["synthetic"] },
+    alignedCard: { ...licence, base_model: "demo/tiny-sft", tags: ["synthetic"] },
+    unrelatedCard: { ...licence, base_model: "demo/tiny-sft", tags: ["synthetic"] },
+  });
+  log(`  the reward model likes ${HELPFUL_PIECES.map((p) => `"${p}"`).join(" ")} and dislikes "${FILLER_PIECE}"; θ1's Δ raises both a little`);
+  const promptFile = join(dir, "prompts.jsonl");
+  await writeFile(promptFile, demoPrompts(options.prompts ?? 48).map((prompt) => JSON.stringify({ prompt })).join("\n") + "\n");
+
+  step("Starting the local Hub and uploading demo/tiny-sft, demo/tiny-dpo, demo/other-dpo");
+  let hub: LocalHub | null = null;
+  let server: Server | null = null;
+  let bot: ExpoApp | null = null;
+  let ledger: Ledger | null = null;
+  try {
+    hub = await startLocalHub({ dir: join(dir, "hub") });
+    hub.admin.addToken(TOKEN, NAMESPACE);
+    hub.admin.createRepo("demo/tiny-sft", { files: await folderFiles(models.sft.dir) });
+    hub.admin.createRepo("demo/tiny-dpo", { files: await folderFiles(models.aligned.dir) });
+    hub.admin.createRepo("demo/other-dpo", { files: await folderFiles(models.unrelated.dir) });
+    log(`  local Hub at ${hub.url} (the real @huggingface/hub client talks to it)`);
+
+    step("Starting the bot (Probot app with the production wiring) and registering its Hub webhook");
+    const hubSettings: HubClientOptions = { hubUrl: hub.url, token: TOKEN };
+    const client = createHubClient(hubSettings);
+    const searchArgs = [
+      "--reward-model", models.reward.dir,
+      "--prompts", promptFile,
+      "--max-tokens", String(options.maxTokens ?? 24),
+      "--strategy", options.strategy ?? "auto",
+    ];
+    const jobLog = (line: string) => log(`    job: ${line}  [${elapsed()}]`);
+    const dispatcher = new InProcessDispatcher(async (request, run) => {
+      const req = parseJobRequest(JSON.stringify(request));
+      const out = join(dir, "jobs", `${req.requestId}-${run.runId}`);
+      const results = await runJob({ request: req, out, steps: defaultSteps({ hub: hubSettings, namespace: NAMESPACE, searchArgs }), log: jobLog });
+      return JSON.stringify(results);
+    });
+    ledger = new Ledger(join(dir, "ledger.sqlite"));
+    const issues = new LocalIssueTracker();
+    bot = createExpoApp({
+      config: makeConfig({ homeRepo: "expo-bot/home", hubWebhookSecret: WEBHOOK_SECRET, botNamespace: NAMESPACE, pollIntervalMs: 0, reconcileIntervalMs: 0 }),
+      ledger,
+      hub: hubAdapter(client),
+      precheck: hubPrecheck(hubSettings),
+      discussions: hubDiscussions(client),
+      renderer: publishRenderer({ hubUrl: hub.url }),
+      issues,
+      dispatcher,
+      reconcileOnStart: false,
+    });
+    const probot = new Probot({ githubToken: "demo-has-no-github", logLevel: "fatal" });
+    const handlers: Array<(req: IncomingMessage, res: ServerResponse) => unknown> = [];
+    await probot.load(bot.appFn, { cwd: process.cwd(), addHandler: (h) => handlers.push(h) });
+    const service = bot.service!;
+    dispatcher.onCompleted = (run) => service.onRunCompleted(run);
+    server = createServer(async (req, res) => {
+      for (const h of handlers) if (await h(req, res)) return;
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    const botUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    hub.admin.addWebhook({ url: `${botUrl}/api/hub/webhooks`, secret: WEBHOOK_SECRET });
+    log(`  bot listening at ${botUrl}; Hub webhook → ${botUrl}/api/hub/webhooks`);
+
+    const tag = async (repo: string, card: Record<string, unknown>) => {
+      const readme = (await readTextFile({ client, repo, path: "README.md" })) ?? "";
+      const body = readme.replace(/^---\n[\s\S]*?\n---\n/, "");
+      hub!.admin.commit(repo, { "README.md": cardFrontMatter(card) + body }, { title: "Add the expo tag" });
+      const [delivery] = (await hub!.admin.webhooksSettled()).slice(-1);
+      log(`  ${repo}: card now tagged "expo"; the Hub's webhook reached the bot (HTTP ${delivery?.status})`);
+    };
+    const terminal = (repo: string) => () => ledger!.all().find((r) => r.theta1 === repo && ["refused", "published", "no-gain", "failed"].includes(r.state)) ?? null;
+
+    step("Case 1: the author of demo/tiny-dpo tags it with expo (its card names demo/tiny-sft as base_model)");
+    await tag("demo/tiny-dpo", { ...licence, base_model: "demo/tiny-sft", tags: ["synthetic", "expo"] });
+    const alignedRecord = await waitFor("the demo/tiny-dpo request", terminal("demo/tiny-dpo"), 170_000);
+    await dispatcher.idle();
+
+    step("Case 2: demo/other-dpo is tagged the same way, but its weights were trained independently");
+    await tag("demo/other-dpo", { ...licence, base_model: "demo/tiny-sft", tags: ["synthetic", "expo"] });
+    const unrelatedRecord = await waitFor("the demo/other-dpo request", terminal("demo/other-dpo"), 60_000);
+    // The refusal comment follows the ledger's refusal: wait for it too.
+    const threadText = (repo: string) => hub!.admin.discussions(repo).flatMap((d) => d.events.map((e: any) => String(e.content ?? e.data?.latest?.raw ?? "")));
+    await waitFor("the refusal comment", () => (threadText("demo/other-dpo").some((b) => b.includes("expo-bot:refused")) ? true : null), 30_000);
+
+    // Read the outcome back as a user would see it.
+    const aligned = ledger.get(alignedRecord.id)!;
+    const unrelated = ledger.get(unrelatedRecord.id)!;
+    const publishedRepo = aligned.result?.published?.repo ?? null;
+    let card: DemoOutcome["aligned"]["card"] = null;
+    if (publishedRepo) {
+      const text = (await readTextFile({ client, repo: publishedRepo, path: "README.md" })) ?? "";
+      const fm = /^---\n([\s\S]*?)\n---\n/.exec(text);
+      card = { metadata: (fm ? parseYaml(fm[1]) : {}) as Record<string, unknown>, text };
+    }
+    const jobDir = join(dir, "jobs", `${aligned.id}-${aligned.runId}`);
+    const plots = (await readdir(join(jobDir, "search")).catch(() => [] as string[])).filter((f) => /\.(png|svg)$/.test(f)).map((f) => join(jobDir, "search", f));
+    const checkJson = await readFile(join(jobDir, "check.json"), "utf8").then((t) => JSON.parse(t), () => null);
+    const searchJson = await readFile(join(jobDir, "search", "search.json"), "utf8").then((t) => JSON.parse(t), () => null);
+    const resultComment = threadText("demo/tiny-dpo").find((b) => b.includes("expo-bot:result")) ?? null;
+    const refusedComment = threadText("demo/other-dpo").find((b) => b.includes("expo-bot:refused")) ?? null;
+
+    const outcome: DemoOutcome = {
+      aligned: {
+        repo: "demo/tiny-dpo",
+        state: aligned.state,
+        reasons: aligned.reasons,
+        result: aligned.result,
+        card,
+        comment: resultComment,
+        plots,
+        decision: searchJson?.decision?.reason ?? null,
+        check: checkJson ? { verdict: checkJson.verdict, relativeDistance: checkJson.overall?.relativeDistance ?? null, cosine: checkJson.overall?.cosine ?? null } : null,
+      },
+      unrelated: { repo: "demo/other-dpo", state: unrelated.state, reasons: unrelated.reasons, result: unrelated.result, comment: refusedComment },
+      hubUrl: hub.url,
+      seconds: (performance.now() - started) / 1000,
+    };
+    printOutcome(outcome, dir, issues, log);
+    return outcome;
+  } finally {
+    bot?.stop();
+    if (server) await new Promise((r) => server!.close(r));
+    ledger?.close();
+    await hub?.close();
+  }
+}
+
+function fmt(x: number, digits = 3): string {
+  return (x >= 0 ? "+" : "") + x.toFixed(digits);
+}
+
+function printOutcome(o: DemoOutcome, dir: string, issues: LocalIssueTracker, log: (line: string) => void): void {
+  const rel = (p: string) => relative(process.cwd(), p) || p;
+  const r = o.aligned.result;
+  log("\n═══ Case 1: demo/tiny-dpo (θ1) from demo/tiny-sft (θ0) ═══");
+  if (o.aligned.check) log(`Verdict: ${o.aligned.check.verdict} — ‖θ1−θ0‖/‖θ0‖ = ${o.aligned.check.relativeDistance?.toExponential(2)}, cosine = ${o.aligned.check.cosine?.toFixed(5)} (fine-tuning-like: mode-connected)`);
+  if (r) {
+    log(`α search (${r.alphas.length} α values, reward model: synthetic):`);
+    log("    α      reward    Δ vs α=0   95% CI of Δ          win rate  length");
+    for (const a of r.alphas) {
+      const ci = a.alpha === 0 ? "".padEnd(20) : `[${fmt(a.ci[0])}, ${fmt(a.ci[1])}]`.padEnd(20);
+      log(`  ${a.alpha.toFixed(2).padStart(5)}  ${a.reward.toFixed(3).padStart(8)}  ${fmt(a.delta).padStart(9)}   ${ci} ${(a.winRate * 100).toFixed(0).padStart(5)} %  ${a.meanLength.toFixed(1).padStart(6)}`);
+    }
+    log(r.chosenAlpha === null ? "Decision: no gain — nothing published." : `Decision: α = ${r.chosenAlpha}`);
+    if (o.aligned.decision) log(`  ${o.aligned.decision}`);
+  }
+  for (const p of o.aligned.plots) log(`Plot: ${rel(p)}`);
+  if (r?.published) {
+    log(`Published: ${r.published.repo} @ ${r.published.commit.slice(0, 12)} on the local Hub (${o.hubUrl}/${r.published.repo})`);
+    log(`  stored under ${rel(join(dir, "hub"))}; card metadata:`);
+    const md = o.aligned.card?.metadata ?? {};
+    for (const key of ["base_model", "base_model_relation", "tags", "license", "library_name", "pipeline_tag"]) if (key in md) log(`    ${key}: ${JSON.stringify(md[key])}`);
+  }
+  if (o.aligned.comment) {
+    log("The bot's comment in demo/tiny-dpo's Hub discussion:");
+    for (const line of o.aligned.comment.split("\n")) if (!line.startsWith("<!--")) log(`  │ ${line}`);
+  }
+  log("\n═══ Case 2: demo/other-dpo, an unrelated model claiming demo/tiny-sft as its parent ═══");
+  log(`Refused by the pre-check, before any GPU time (state: ${o.unrelated.state}). Reasons:`);
+  for (const reason of o.unrelated.reasons) log(`  - ${reason}`);
+  log("\nGitHub tracking issues (simulated in the demo — no account):");
+  for (const i of issues.issues) log(`  #${i.number} ${i.title} [${i.state}] — ${i.comments.length} comment(s)`);
+  log(`\nDone in ${o.seconds.toFixed(1)}s. Everything above is on disk under ${rel(dir)}.`);
+}

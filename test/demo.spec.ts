@@ -1,0 +1,63 @@
+/**
+ * `npm run demo`'s outcome, asserted: the whole flow on synthetic models must publish
+ * `expo-bot/tiny-dpo-ExPO` with a computed, significant gain at some α > 0, and refuse the
+ * unrelated pair before any job.
+ */
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { runDemo, type DemoOutcome } from "../src/demo/run-demo.js";
+import { startLocalHub } from "../src/hub-server/index.js";
+import { createHubClient, getModelInfo } from "../src/hub/index.js";
+
+const root = await mkdtemp(join(tmpdir(), "expo-demo-"));
+afterAll(() => rm(root, { recursive: true, force: true }));
+
+describe("npm run demo", () => {
+  let outcome: DemoOutcome;
+  const lines: string[] = [];
+
+  it("runs the whole flow in under two minutes", async () => {
+    outcome = await runDemo({ dir: join(root, "demo"), log: (l) => lines.push(l) });
+    expect(outcome.seconds).toBeLessThan(120);
+    expect(lines.join("\n")).toContain("SYNTHETIC");
+  }, 180_000);
+
+  it("publishes the -ExPO repo with a significant gain at α > 0", async () => {
+    const r = outcome.aligned.result!;
+    expect(outcome.aligned.state).toBe("published");
+    expect(outcome.aligned.check?.verdict).toBe("pass");
+    expect(r.chosenAlpha).toBeGreaterThan(0);
+    const chosen = r.alphas.find((a) => a.alpha === r.chosenAlpha)!;
+    expect(chosen.ci[0]).toBeGreaterThan(0); // the gain's interval excludes zero
+    expect(r.alphas.find((a) => a.alpha === 0)).toBeDefined();
+    expect(r.published?.repo).toBe("expo-bot/tiny-dpo-ExPO");
+    for (const plot of outcome.aligned.plots) expect((await stat(plot)).size).toBeGreaterThan(1000);
+    expect(outcome.aligned.plots.some((p) => p.endsWith(".png"))).toBe(true);
+    expect(outcome.aligned.comment).toContain("expo-bot/tiny-dpo-ExPO");
+  });
+
+  it("leaves the published model on the local Hub with the card metadata the Hub expects", async () => {
+    const hub = await startLocalHub({ dir: join(root, "demo", "hub") });
+    try {
+      const client = createHubClient({ hubUrl: hub.url });
+      const info = await getModelInfo({ client, repo: "expo-bot/tiny-dpo-ExPO" });
+      expect(info.sha).toBe(outcome.aligned.result!.published!.commit);
+      expect(info.baseModels).toEqual(["demo/tiny-dpo", "demo/tiny-sft"]);
+      expect(info.tags).toEqual(expect.arrayContaining(["expo", "merge"]));
+      const md = outcome.aligned.card!.metadata;
+      expect(md).toMatchObject({ base_model: ["demo/tiny-dpo", "demo/tiny-sft"], base_model_relation: "merge", license: "apache-2.0", library_name: "transformers", pipeline_tag: "text-generation" });
+      expect(outcome.aligned.card!.text).toMatch(/alpha-curve\.(png|svg)/);
+    } finally {
+      await hub.close();
+    }
+  });
+
+  it("refuses the unrelated pair at the pre-check, with its reasons, and runs no job for it", () => {
+    expect(outcome.unrelated.state).toBe("refused");
+    expect(outcome.unrelated.result).toBeNull();
+    expect(outcome.unrelated.reasons.join(" ")).toMatch(/independently trained/);
+    expect(outcome.unrelated.comment).toContain("expo-bot:refused");
+  });
+});
