@@ -102,15 +102,19 @@ export class CausalLMEngine {
   async generateTokenIds(promptIds: number[][], options: SamplingOptions = {}): Promise<{ tokenIds: number[]; finishReason: "stop" | "length" }[]> {
     const batchSize = Math.max(1, options.batchSize ?? 8);
     const stats: GenerationStats = { prefillTokens: 0, prefillMs: 0, decodeTokens: 0, decodeMs: 0 };
-    const out: { tokenIds: number[]; finishReason: "stop" | "length" }[] = [];
-    for (let start = 0; start < promptIds.length; start += batchSize) {
-      out.push(...(await this.generateBatch(promptIds.slice(start, start + batchSize), start, options, stats)));
+    const out: { tokenIds: number[]; finishReason: "stop" | "length" }[] = new Array(promptIds.length);
+    // Batches of similar lengths waste less on padding; each prompt keeps its own random stream.
+    const order = byLength(promptIds);
+    for (let start = 0; start < order.length; start += batchSize) {
+      const indices = order.slice(start, start + batchSize);
+      const results = await this.generateBatch(indices.map((i) => promptIds[i]), indices, options, stats);
+      indices.forEach((i, b) => (out[i] = results[b]));
     }
     this.lastStats = stats;
     return out;
   }
 
-  private async generateBatch(prompts: number[][], firstIndex: number, options: SamplingOptions, stats: GenerationStats) {
+  private async generateBatch(prompts: number[][], indices: number[], options: SamplingOptions, stats: GenerationStats) {
     const spec = this.runner.spec;
     const maxNew = options.maxNewTokens ?? 256;
     const useCache = (options.useCache ?? true) && this.runner.cache;
@@ -122,7 +126,7 @@ export class CausalLMEngine {
     if (this.runner.attention === "gqa" && prompts.some((p) => p.length !== longest)) {
       throw new UserError("attention \"gqa\" (com.microsoft.GroupQueryAttention) cannot take left-padded batches: give prompts of one length or batchSize 1");
     }
-    const randoms = prompts.map((_, i) => seededRandom(options.seed ?? 0, firstIndex + i));
+    const randoms = indices.map((i) => seededRandom(options.seed ?? 0, i));
     const counts = prompts.map(() => new Map<number, number>());
     const generated: number[][] = prompts.map(() => []);
     const done = prompts.map(() => false);
@@ -246,9 +250,11 @@ export class RewardEngine {
   async scoreTokenIds(sequences: number[][], options: { batchSize?: number } = {}): Promise<number[][]> {
     const batchSize = Math.max(1, options.batchSize ?? 8);
     const pad = this.tokenizer.padId ?? this.runner.spec.padTokenId;
-    const out: number[][] = [];
-    for (let start = 0; start < sequences.length; start += batchSize) {
-      const batch = sequences.slice(start, start + batchSize);
+    const out: number[][] = new Array(sequences.length);
+    const order = byLength(sequences);
+    for (let start = 0; start < order.length; start += batchSize) {
+      const indices = order.slice(start, start + batchSize);
+      const batch = indices.map((i) => sequences[i]);
       if (batch.some((s) => s.length === 0)) throw new UserError("a conversation encodes to no tokens");
       const S = Math.max(...batch.map((s) => s.length));
       const ids = batch.map((s) => [...s, ...new Array(S - s.length).fill(pad ?? 0)]);
@@ -268,7 +274,7 @@ export class RewardEngine {
           for (let i = 0; i < S; i++) if (ids[b][i] !== pad) last = i;
           if (last < 0) last = s.length - 1;
         }
-        out.push(Array.from(values.subarray((b * S + last) * labels, (b * S + last + 1) * labels)));
+        out[indices[b]] = Array.from(values.subarray((b * S + last) * labels, (b * S + last + 1) * labels));
       });
     }
     return out;
@@ -290,4 +296,9 @@ export class RewardEngine {
   close(): Promise<void> {
     return this.runner.close();
   }
+}
+
+/** Indices of `sequences` ordered by length (stable), so batches hold similar lengths. */
+function byLength(sequences: number[][]): number[] {
+  return sequences.map((_, i) => i).sort((a, b) => sequences[a].length - sequences[b].length || a - b);
 }
