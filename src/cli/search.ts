@@ -40,6 +40,7 @@ Prompts
   --prompt-field NAME    column/field holding the prompt (default: prompt, instruction, … or first user turn of messages)
   --n-prompts N          seeded subset of N prompts (default all)
   --seed N               subset and sampling seed (default ${PAPER_SAMPLING.seed})
+  --sanity-prompts N     prompts for the α = −0.5 check (paper Fig. 1; default max(32, N/8); 0 skips it)
 Generation (paper defaults: temperature 0.7, top-p 0.9, top-k 40, penalties 0.1)
   --generator embedded|openai   embedded ONNX engine (default) or an OpenAI-compatible server
   --endpoint URL         the server (openai), e.g. http://127.0.0.1:8000
@@ -130,6 +131,7 @@ export async function run(argv: string[]): Promise<number> {
       "scorer-endpoint": { type: "string" },
       "scorer-format": { type: "string", default: "json" },
       "keep-models": { type: "string" },
+      "sanity-prompts": { type: "string" },
       out: { type: "string" },
       json: { type: "boolean", default: false },
       quiet: { type: "boolean", default: false },
@@ -217,6 +219,7 @@ export async function run(argv: string[]): Promise<number> {
       strategy,
       cache,
       keepModels: positiveInt(values["keep-models"], "--keep-models", 4),
+      sanityPrompts: values["sanity-prompts"] === "0" ? 0 : positiveInt(values["sanity-prompts"], "--sanity-prompts"),
       onEvent: (e) => {
         if (values.quiet) return;
         if (e.kind === "materialize") {

@@ -87,6 +87,26 @@ describe("α search end to end on tiny models", () => {
     expect((await readReport(out)).decision).toEqual(report.decision);
   });
 
+  it("refuses bad flags with exit code 2 and a message naming the flag", async () => {
+    const base = ["search", "--sft", sft, "--aligned", dpo, "--out", join(root, "bad"), "--reward-model", rmDir, "--prompts", promptsFile];
+    const cases: [string[], RegExp][] = [
+      [["--strategy", "best"], /--strategy: expected auto or grid, got "best"/],
+      [["--alphas", "0.1"], /--alphas applies to --strategy grid only/],
+      [["--strategy", "grid", "--alphas", "0.1,x"], /--alphas: "x" is not a number/],
+      [["--n-prompts", "0"], /--n-prompts: expected a positive integer, got "0"/],
+      [["--generator", "openai"], /--generator openai needs --endpoint URL or --launch CMD/],
+      [["--scorer", "http"], /--scorer http needs --scorer-endpoint URL/],
+      [["--prompts", join(root, "nope.jsonl")], /--prompts .*nope\.jsonl: cannot read \(ENOENT\)/],
+    ];
+    for (const [extra, message] of cases) {
+      const r = await cli([...base, ...extra]);
+      expect(r.code, extra.join(" ")).toBe(2);
+      expect(r.err).toMatch(message);
+    }
+    const noRm = await cli(["search", "--sft", sft, "--aligned", dpo, "--out", join(root, "bad")]);
+    expect(noRm.err).toMatch(/--reward-model DIR is required/);
+  });
+
   it('says "no gain" when θ1 = θ0 (Δθ = 0: every α is the same model)', async () => {
     const out = join(root, "out-same");
     const r = await cli(["search", "--sft", sft, "--aligned", same, "--strategy", "grid", "--alphas", "0.3,1", "--prompts", promptsFile, "--max-tokens", "5", "--reward-model", rmDir, "--out", out, "--quiet"]);
