@@ -216,3 +216,35 @@ export function validateSearchReport(value: unknown): SearchReport {
   if (r.notes !== undefined) arr(r.notes, "notes").forEach((n, i) => str(n, `notes[${i}]`));
   return value as SearchReport;
 }
+
+/** One row per α ≥ 0 in the shape results.json and the card tables use (α = 0: delta 0, ci [0, 0]). */
+export interface AlphaSummaryRow {
+  alpha: number;
+  reward: number;
+  delta: number;
+  ci: [number, number];
+  winRate: number;
+  meanLength: number;
+  n: number;
+  dropped: boolean;
+  lengthFlag: boolean;
+}
+
+export function alphaSummaryRows(report: SearchReport): AlphaSummaryRow[] {
+  return report.alphas
+    .filter((a) => a.role !== "sanity" && a.alpha >= 0)
+    .map((a) => {
+      const v = a.vsBaseline;
+      return {
+        alpha: a.alpha,
+        reward: a.reward.mean,
+        delta: v ? v.gain.mean : 0,
+        ci: v ? [v.gain.lo ?? v.gain.mean, v.gain.hi ?? v.gain.mean] : [0, 0],
+        winRate: v ? v.winRate : 0.5,
+        meanLength: a.meanTokens,
+        n: v ? v.n : a.n,
+        dropped: a.status === "dropped",
+        lengthFlag: v?.lengthFlag ?? false,
+      };
+    });
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { runSearch } from "./search.js";
-import { validateSearchReport } from "./schema.js";
+import { alphaSummaryRows, validateSearchReport } from "./schema.js";
 import { coarseLadder, fineBetween, PAPER_GRID, quadraticVertex, type StrategyOptions } from "./strategies.js";
 import { Simulation, SimulatedGenerator, SimulatedMaterializer, SimulatedScorer, simulatedPrompts, type RewardCurve } from "./simulate.js";
 
@@ -79,6 +79,8 @@ describe("strategies on simulated reward curves", () => {
     expect(a.vsBaseline!.winRate).toBeGreaterThan(0.5);
     expect(a.rewards).toHaveLength(200);
     expect(report.statistics.comparisons).toBe(1);
+    expect(alphaSummaryRows(report).map((r) => [r.alpha, r.n])).toEqual([[0, 200], [0.3, 200]]);
+    expect(alphaSummaryRows(report)[0]).toMatchObject({ delta: 0, ci: [0, 0] });
     // The simulated answers grow ~10 % longer at the peak: under a 5 % guard the gain is flagged.
     const strict = await runSearch({
       prompts: simulatedPrompts(200, "t5"),
