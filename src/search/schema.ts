@@ -42,7 +42,7 @@ export interface AlphaReport {
     winRate: number;
     /** mean tokens(α) / mean tokens(0) on the shared prompts. */
     lengthRatio: number;
-    /** gainAdjusted.lo > 0. */
+    /** gainAdjusted.lo > 0, the t interval at the same level agrees, and n ≥ 10. */
     significant: boolean;
     /** Significant gain that comes with lengthRatio > 1 + statistics.lengthGuard. */
     lengthFlag: boolean;

@@ -74,3 +74,20 @@ describe("statistics against hand-computed values", () => {
     expect(wider.hi - wider.lo).toBeGreaterThan(a.hi - a.lo);
   });
 });
+
+describe("the decision on a handful of prompts", () => {
+  it("does not call two lucky prompts a significant gain", async () => {
+    const { runSearch } = await import("./search.js");
+    const { Simulation, SimulatedGenerator, SimulatedMaterializer, SimulatedScorer, simulatedPrompts } = await import("./simulate.js");
+    const sim = new Simulation({ curve: { peak: 0, height: 0 }, seed: 2 });
+    const report = await runSearch({
+      prompts: simulatedPrompts(2),
+      generator: new SimulatedGenerator(sim),
+      scorer: new SimulatedScorer(sim),
+      materializer: new SimulatedMaterializer(),
+      models: { sft: { path: "s", revision: "0" }, aligned: { path: "s", revision: "1" } },
+    });
+    expect(report.decision.kind).toBe("no-gain");
+    expect(report.decision.reason).toMatch(/too few prompts|includes 0/);
+  });
+});

@@ -5,7 +5,8 @@
  * Decision rule: among the finalists (α > 0 not dropped by the race), the best α — highest
  * mean reward on the prompts they share — whose paired bootstrap interval of the gain over
  * α = 0 lies above zero at the Bonferroni-adjusted level 1 − (1 − level)/k, with k every
- * α > 0 evaluated (dropped ones count too: they were part of the selection). Else "no gain".
+ * α > 0 evaluated (dropped ones count too: they were part of the selection), and the t
+ * interval at that level agrees, on at least `minPrompts` (10) shared prompts. Else "no gain".
  */
 import type { Evaluator } from "./evaluator.js";
 import type { AlphaReport, Decision, IntervalJson, SearchReport } from "./schema.js";
@@ -18,6 +19,8 @@ export interface SummaryOptions {
   bootstrapSeed?: number;
   /** Flag a significant gain whose answers are more than this fraction longer than α = 0's (default 0.2). */
   lengthGuard?: number;
+  /** Fewest shared prompts for a gain to count as significant (default 10). */
+  minPrompts?: number;
   /** α of the interpolation sanity check, when it was evaluated (−0.5). */
   sanityAlpha?: number;
 }
@@ -36,6 +39,7 @@ export function summarize(ev: Evaluator, result: StrategyResult, options: Summar
   const seed = options.bootstrapSeed ?? 42;
   const lengthGuard = options.lengthGuard ?? 0.2;
   const sanityAlpha = options.sanityAlpha;
+  const minPrompts = options.minPrompts ?? 10;
   const evaluated = ev.evaluatedAlphas().filter((a) => ev.count(a) > 0);
   const candidates = evaluated.filter((a) => a !== 0 && a !== sanityAlpha);
   const k = Math.max(1, candidates.filter((a) => a > 0).length || candidates.length);
@@ -72,7 +76,10 @@ export function summarize(ev: Evaluator, result: StrategyResult, options: Summar
       const gainAdjusted = bootstrapMeanCI(diffs, { level: adjustedLevel, resamples, seed: bseed });
       const baseTokens = mean(base.slice(0, n).map((o) => o.tokens));
       const lengthRatio = baseTokens > 0 ? mean(tokens.slice(0, n)) / baseTokens : NaN;
-      const significant = Number.isFinite(gainAdjusted.lo) && gainAdjusted.lo > 0;
+      // The percentile bootstrap is too optimistic on a handful of prompts; require enough
+      // prompts and agreement with the t interval at the same level.
+      const tAdjusted = meanCI(diffs, adjustedLevel);
+      const significant = n >= minPrompts && Number.isFinite(gainAdjusted.lo) && gainAdjusted.lo > 0 && tAdjusted.lo > 0;
       report.vsBaseline = {
         n,
         gain: json(gain),
@@ -126,9 +133,12 @@ export function summarize(ev: Evaluator, result: StrategyResult, options: Summar
     };
   } else {
     const top = ranked[0];
+    const few = top && top.vsBaseline!.n < minPrompts;
     decision = {
       kind: "no-gain",
-      reason: top
+      reason: few
+        ? `too few prompts to tell: α=${top.alpha} was compared with α=0 on ${top.vsBaseline!.n} prompts (at least ${minPrompts} needed)`
+        : top
         ? `no α beats α=0 significantly: the best, α=${top.alpha}, gains ${top.vsBaseline!.gain.mean.toFixed(3)} ` +
           `(${pct(adjustedLevel)} interval ${top.vsBaseline!.gainAdjusted.lo?.toFixed(3)}…${top.vsBaseline!.gainAdjusted.hi?.toFixed(3)} includes 0)`
         : "every α was dropped as worse than α=0",
