@@ -110,15 +110,18 @@ export function fineBetween(lo: number, hi: number): number[] {
 }
 
 /**
- * The default search, in three phases on a seeded prompt order:
+ * The default search, on a seeded prompt order (docs/search.md has the full description):
  * 1. widen: on the first batch, α = 0 and then 0.1, 0.2, 0.5, 1, 2, 5, … while the reward
- *    rises; stop once a point is confidently below the best or two points in a row are lower;
- * 2. refine: around the best ladder point, on the side of its better neighbour, add the round
- *    values in between (e.g. 0.2 | 0.5 → 0.3, 0.4);
- * 3. race: grow the prompt batch (×4) each round for the candidates still running (and α = 0);
- *    drop a candidate once a paired z-test says it is worse than the leader at |z| > dropZ;
- *    retire α = 0 once every remaining candidate beats it at the decision's own level;
- *    stop at N prompts, or when one candidate is left and α = 0 is retired.
+ *    rises; stop at a point confidently below the best (z < −dropZ), or after two lower points
+ *    once the best is clearly above α = 0 (z > 3);
+ * 2. refine: the round values between the best point's ladder neighbours (0.2 | 0.5 → 0.3, 0.4),
+ *    with the best point and its neighbours;
+ * 3. race: grow the prompt batch (×4) each round up to ⌈N/2⌉ for the candidates still running
+ *    (and α = 0); drop a candidate once a paired z-test says it is worse than the leader at
+ *    z < −dropZ; add the next round value when the leader sits at the field's edge; retire
+ *    α = 0 once every remaining candidate beats it at the decision's own level;
+ * 4. pick the finalist nearest the vertex of a parabola through the finalists' means, and give
+ *    it all N prompts if its gain over α = 0 is not yet clear.
  */
 export async function auto(ev: Evaluator, options: AutoOptions): Promise<StrategyResult> {
   const N = ev.promptCount;
@@ -172,7 +175,7 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
   for (const a of candidates) await ev.ensure(a, n1);
   rounds.push({ phase: "refine", prompts: n1, alphas: [...candidates] });
 
-  // Phase 3: race on doubling batches.
+  // Phase 3: race on growing batches.
   const k = Math.max(1, widened.length - 1 + candidates.filter((a) => !widened.includes(a)).length);
   const retireZ = normalQuantile(1 - (options.decisionLevel ?? 0.05) / (2 * k)) + 0.5;
   const raceMax = Math.min(N, Math.max(n1, options.racePrompts ?? Math.ceil(N / 2)));
