@@ -5,9 +5,8 @@
  * file, checks for non-finite values, and renames the folder into place. On any failure
  * nothing is left at `out` (nor beside it).
  */
-import { access, readdir } from "node:fs/promises";
+import { access, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { readModelConfig } from "../checkpoint/config.js";
 import { copySideFiles, describeSource, PROVENANCE_FILE, toolVersion, writeOutputConfig, type SourceRef } from "../checkpoint/model-folder.js";
 import { openModelWeights, type ModelWeights } from "../checkpoint/weights.js";
 import { isFloatDtype, parseFloatDtype, type FloatDtype } from "../safetensors/dtype.js";
@@ -89,10 +88,10 @@ function headersOf(w: ModelWeights): Map<string, TensorHeader> {
 
 async function tieFlag(dir: string): Promise<boolean | undefined> {
   try {
-    const c = await readModelConfig(dir);
+    const c = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as { tie_word_embeddings?: unknown };
     return typeof c.tie_word_embeddings === "boolean" ? c.tie_word_embeddings : undefined;
   } catch {
-    return undefined;
+    return undefined; // unreadable config: writeOutputConfig reports it for θ1
   }
 }
 
