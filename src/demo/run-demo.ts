@@ -31,7 +31,7 @@ import { parseJobRequest, runJob } from "../job/job.js";
 import type { ExpoResults } from "../job/results.js";
 import { defaultSteps } from "../job/steps.js";
 import { cardFrontMatter } from "../synthetic/card.js";
-import { FILLER_PIECE, HELPFUL_PIECES, writeDemoModels } from "../synthetic/demo-models.js";
+import { demoPrompts, FILLER_PIECE, HELPFUL_PIECES, writeDemoModels } from "../synthetic/demo-models.js";
 import { LocalIssueTracker } from "./local-issues.js";
 
 export interface DemoOptions {
@@ -76,17 +76,6 @@ const NAMESPACE = "expo-bot";
 const TOKEN = "hf_demo_bot_token_not_a_secret";
 const WEBHOOK_SECRET = "demo-webhook-secret-4b1d0c5e9a7f";
 const SYNTHETIC_NOTE = "SYNTHETIC tiny models with hand-set weights: this demonstrates the pipeline, not a real language model.";
-
-const TOPICS = ["the sea", "bread", "rain", "cats", "the moon", "trains", "gardens", "music", "winter", "bees", "maps", "tea", "rivers", "clocks", "birds", "paper"];
-const ASKS = ["Tell me about", "Explain", "Write a line on"];
-const THIRD = ["for a child.", "in one sentence.", "kindly."];
-
-/** A fixed, built-in prompt list (the real job uses UltraFeedback's test_gen split). */
-export function demoPrompts(n: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; out.length < n; i++) out.push(`${ASKS[i % ASKS.length]} ${TOPICS[i % TOPICS.length]} ${THIRD[Math.floor(i / TOPICS.length) % THIRD.length]}`);
-  return out;
-}
 
 async function folderFiles(dir: string): Promise<Record<string, Uint8Array>> {
   const out: Record<string, Uint8Array> = {};

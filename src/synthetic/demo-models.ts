@@ -139,3 +139,14 @@ export async function writeDemoModels(options: DemoModelsOptions): Promise<DemoM
   const unrelated = await writeTinyModel({ dir: join(options.dir, "unrelated"), hiddenSize: HIDDEN, layers: 2, heads: 4, kvHeads: 2, seed: 999, card: options.unrelatedCard });
   return { sft, aligned, reward, unrelated, helpfulIds, fillerId };
 }
+
+const TOPICS = ["the sea", "bread", "rain", "cats", "the moon", "trains", "gardens", "music", "winter", "bees", "maps", "tea", "rivers", "clocks", "birds", "paper"];
+const ASKS = ["Tell me about", "Explain", "Write a line on"];
+const THIRD = ["for a child.", "in one sentence.", "kindly."];
+
+/** A fixed, built-in prompt list (the real job uses UltraFeedback's test_gen split). */
+export function demoPrompts(n: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i++) out.push(`${ASKS[i % ASKS.length]} ${TOPICS[i % TOPICS.length]} ${THIRD[Math.floor(i / TOPICS.length) % THIRD.length]}`);
+  return out;
+}

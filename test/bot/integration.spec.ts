@@ -23,7 +23,7 @@ import { startLocalHub, type LocalHub } from "../../src/hub-server/index.js";
 import { createHubClient, getModelInfo } from "../../src/hub/index.js";
 import { parseJobRequest, runJob } from "../../src/job/job.js";
 import { defaultSteps } from "../../src/job/steps.js";
-import { writeDemoModels } from "../../src/synthetic/demo-models.js";
+import { demoPrompts, writeDemoModels } from "../../src/synthetic/demo-models.js";
 import { FakeIssues } from "./doubles.js";
 import { hubPayload } from "./fixtures.js";
 
@@ -58,7 +58,8 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "expo-bot-int-"));
   const card = { license: "apache-2.0" };
   await writeDemoModels({ dir: root, sftCard: card, alignedCard: { ...card, base_model: "org/sft", tags: ["expo"] }, unrelatedCard: { ...card, base_model: "org/sft", tags: ["expo"] } });
-  const prompts = ["Tell me about cats.", "How do I bake bread?", "What is the sea?", "Explain rain.", "Name a colour.", "Why is the sky blue?"];
+  // The search needs ≥ 10 shared prompts before it calls a gain significant.
+  const prompts = demoPrompts(16);
   await writeFile(join(root, "prompts.jsonl"), prompts.map((prompt) => JSON.stringify({ prompt })).join("\n"));
   const searchArgs = ["--reward-model", join(root, "reward"), "--prompts", join(root, "prompts.jsonl"), "--max-tokens", "16", "--strategy", "grid", "--alphas", "0.5,1"];
   hub = await startLocalHub({ lfsThreshold: 1024 });
