@@ -209,6 +209,7 @@ describe("extrapolate", () => {
     await expect(extrapolate({ sft, aligned, alpha: 0.1, out, dtype: "int4" })).rejects.toThrow(/--dtype: unknown float dtype "int4"/);
     await expect(extrapolate({ sft, aligned, alpha: 0.1, out, shardSize: "lots" })).rejects.toThrow(/--shard-size: not a size/);
     await expect(extrapolate({ sft: join(root, "nope"), aligned, alpha: 0.1, out })).rejects.toThrow(/nope: no model.safetensors or model.safetensors.index.json found/);
+    await expect(extrapolate({ sft, aligned: join(root, "nope"), alpha: 0.1, out })).rejects.toThrow(/--aligned .*nope: no config.json/);
     expect((await readdir(root)).filter((n) => n.startsWith("bad-out"))).toEqual([]);
   });
 

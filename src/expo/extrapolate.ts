@@ -133,6 +133,15 @@ export async function extrapolate(options: ExtrapolateOptions): Promise<Extrapol
     if (!(shardSize > 0)) throw new UserError(`--shard-size: must be positive, got ${options.shardSize}`);
   }
   await ensureOutFree(options.out, options.overwrite);
+  // θ1's config.json is part of the output: refuse before any tensor work if it is missing or broken.
+  const alignedConfig = join(options.aligned, "config.json");
+  try {
+    const c = JSON.parse(await readFile(alignedConfig, "utf8"));
+    if (c === null || typeof c !== "object" || Array.isArray(c)) throw new Error("not a JSON object");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(`--aligned ${options.aligned}: ${code === "ENOENT" ? "no config.json (is it a model folder?)" : `config.json is unreadable (${(err as Error).message})`}`);
+  }
 
   const theta0 = await openModelWeights(options.sft).catch((err) => {
     throw err instanceof UserError ? err : new UserError(`--sft ${options.sft}: ${(err as Error).message}`);

@@ -159,9 +159,11 @@ function vectorFunction(fixIndex: number): number[] {
     ...get(sd), ...get(dj), ...get(dj), ...simd(OP.f64x2mul), ...simd(OP.f64x2add), ...set(sd),
     ...get(sb), ...get(bj), ...get(bj), ...simd(OP.f64x2mul), ...simd(OP.f64x2add), ...set(sb),
     ...get(aj), ...get(valpha), ...get(dj), ...simd(OP.f64x2mul), ...simd(OP.f64x2add), ...set(rj),
-    ...get(rj), ...simd(OP.demote), ...tee(y[j]), ...simd(OP.promote), ...set(pyj),
-    ...get(rj), ...simd(OP.f64x2abs), ...get(pyj), ...simd(OP.f64x2abs), ...simd(OP.f64x2gt), ...set(up[j]),
-    ...get(rj), ...simd(OP.f64x2abs), ...get(pyj), ...simd(OP.f64x2abs), ...simd(OP.f64x2lt), ...set(dn[j]),
+    // |r| vs |f64(f32(r))|: which way r lies from its float32 rounding (for the midpoint fix below)
+    ...get(rj), ...simd(OP.demote), ...tee(y[j]), ...simd(OP.promote), ...simd(OP.f64x2abs), ...set(pyj),
+    ...get(rj), ...simd(OP.f64x2abs), ...set(rj),
+    ...get(rj), ...get(pyj), ...simd(OP.f64x2gt), ...set(up[j]),
+    ...get(rj), ...get(pyj), ...simd(OP.f64x2lt), ...set(dn[j]),
   ];
   const merge = (k: number) => [
     ...get(y[2 * k]), ...get(y[2 * k + 1]), ...shuffle(lows64), ...set(Y[k]),
