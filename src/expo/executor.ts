@@ -129,6 +129,8 @@ function workerPool(threads: number, chunkElements: number): Pool {
   const load = new Array<number>(threads).fill(0);
   const waiters: Array<() => void> = [];
   let failure: Error | null = null;
+  let closing = false;
+  const exited = new Array<boolean>(threads).fill(false);
   const workers = Array.from({ length: threads }, (_, w) => {
     const worker = new Worker(entry, { eval: isEval, workerData: { chunkElements } });
     worker.on("message", (msg: { type: "done"; id: number; stats: KernelStats } | { type: "error"; id: number; message: string }) => {
@@ -140,8 +142,8 @@ function workerPool(threads: number, chunkElements: number): Pool {
       if (msg.type === "done") p.resolve(msg.stats);
       else p.reject(new Error(msg.message));
     });
-    worker.on("error", (err: Error) => {
-      failure = err;
+    const fail = (err: Error) => {
+      failure ??= err;
       for (const [id, p] of pending) {
         if (p.worker === w) {
           pending.delete(id);
@@ -149,6 +151,11 @@ function workerPool(threads: number, chunkElements: number): Pool {
         }
       }
       while (waiters.length) waiters.shift()!();
+    };
+    worker.on("error", fail);
+    worker.on("exit", (code) => {
+      exited[w] = true;
+      if (!closing) fail(new Error(`extrapolation worker ${w} exited unexpectedly (code ${code})`));
     });
     return worker;
   });
@@ -171,7 +178,22 @@ function workerPool(threads: number, chunkElements: number): Pool {
       }
     },
     async close() {
-      await Promise.all(workers.map((w) => w.terminate()));
+      // Ask each worker to close its files and exit cleanly; terminate the ones that do not.
+      closing = true;
+      await Promise.all(
+        workers.map((worker, w) =>
+          exited[w]
+            ? undefined
+            : new Promise<void>((resolve) => {
+                const timer = setTimeout(() => void worker.terminate().then(() => resolve()), 5000);
+                worker.once("exit", () => {
+                  clearTimeout(timer);
+                  resolve();
+                });
+                worker.postMessage({ type: "exit" });
+              }),
+        ),
+      );
     },
   };
 }
