@@ -3,6 +3,8 @@
  *   [--dtype bf16|f16|f32|f64] [--shard-size 5GB] --out DIR [--json] [--overwrite]
  *   [--allow-nonfinite] [--threads N]`
  */
+import { readdirSync, rmSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { extrapolate, type ExtrapolationReport } from "../expo/extrapolate.js";
 import { UserError } from "../util/errors.js";
@@ -61,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!Number.isInteger(threads) || threads < 0 || threads > 64) throw new UserError(`--threads: "${values.threads}" is not a whole number from 0 to 64`);
   }
   let progress: Progress | null = null;
+  const stopCleanup = removeTemporaryOnSignal(values.out!);
   const report = await extrapolate({
     sft: values.sft!,
     aligned: values.aligned!,
@@ -79,6 +82,7 @@ export async function run(argv: string[]): Promise<number> {
           progress.update(p.bytesDone, `${p.tensorsDone}/${p.tensorsTotal} tensors`);
         },
   });
+  stopCleanup();
   (progress as Progress | null)?.finish(`${report.tensors.total}/${report.tensors.total} tensors`);
   if (values.json) {
     console.log(JSON.stringify(report, null, 2));
@@ -106,4 +110,28 @@ export function summary(r: ExtrapolationReport): string {
   if (r.nonFiniteInputs || r.overflows) lines.push(`warning: ${r.nonFiniteInputs} NaN/Inf input element(s), ${r.overflows} overflow(s) (kept: --allow-nonfinite)`);
   for (const n of r.notes) lines.push(`note: ${n}`);
   return lines.join("\n");
+}
+
+/**
+ * Ctrl-C or SIGTERM mid-run: the output is still under its temporary name beside --out
+ * (src/util/atomic.ts); remove it so an interrupted run leaves nothing, then exit 130/143.
+ */
+function removeTemporaryOnSignal(out: string): () => void {
+  const parent = dirname(resolve(out));
+  const prefix = `.${basename(resolve(out))}.tmp-${process.pid}-`;
+  const handler = (signal: NodeJS.Signals) => {
+    try {
+      for (const name of readdirSync(parent)) if (name.startsWith(prefix)) rmSync(join(parent, name), { recursive: true, force: true });
+    } catch {
+      // best effort
+    }
+    console.error(`expo-bot extrapolate: interrupted (${signal}); nothing was written to ${out}`);
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.once("SIGINT", handler);
+  process.once("SIGTERM", handler);
+  return () => {
+    process.off("SIGINT", handler);
+    process.off("SIGTERM", handler);
+  };
 }
