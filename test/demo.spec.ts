@@ -33,6 +33,9 @@ describe("npm run demo", () => {
     expect(chosen.ci[0]).toBeGreaterThan(0); // the gain's interval excludes zero
     expect(r.alphas.find((a) => a.alpha === 0)).toBeDefined();
     expect(r.published?.repo).toBe("expo-bot/tiny-dpo-ExPO");
+    // The paper's Figure 1: halfway back to θ0 scores below θ1.
+    expect(outcome.aligned.sanity?.alpha).toBe(-0.5);
+    expect(outcome.aligned.sanity!.gain).toBeLessThan(0);
     for (const plot of outcome.aligned.plots) expect((await stat(plot)).size).toBeGreaterThan(1000);
     expect(outcome.aligned.plots.some((p) => p.endsWith(".png"))).toBe(true);
     expect(outcome.aligned.comment).toContain("expo-bot/tiny-dpo-ExPO");

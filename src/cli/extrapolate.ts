@@ -16,7 +16,8 @@ Writes θ2 = θ1 + α·(θ1 − θ0) as a complete model folder, streaming tenso
   --sft DIR             θ0: the SFT model folder (safetensors)
   --aligned DIR         θ1: the DPO/RLHF model trained from θ0; config, tokenizer, chat
                         template and licence files of the output come from here
-  --alpha A             α ≥ 0
+  --alpha A             α > 0 extrapolates (ExPO); −1 ≤ α < 0 interpolates towards θ0
+                        (write negative values as --alpha=-0.5)
   --alpha-rule P=A      per-tensor α: P is a regular expression searched in the tensor
                         name; the first matching rule wins (repeatable), e.g.
                         --alpha-rule 'lm_head|embed_tokens=0'

@@ -66,6 +66,8 @@ export interface DemoOutcome {
     check: { verdict: string; relativeDistance: number | null; cosine: number | null } | null;
     /** The search's decision in words (search.json). */
     decision: string | null;
+    /** The paper's Figure 1 check: α = −0.5 (halfway back to θ0) against θ1. */
+    sanity: { alpha: number; gain: number; note: string } | null;
   };
   unrelated: DemoCase & { comment: string | null };
   hubUrl: string;
@@ -221,6 +223,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
         comment: resultComment,
         plots,
         decision: searchJson?.decision?.reason ?? null,
+        sanity: searchJson?.sanity ? { alpha: searchJson.sanity.alpha, gain: searchJson.sanity.gain.mean, note: searchJson.sanity.note } : null,
         check: checkJson ? { verdict: checkJson.verdict, relativeDistance: checkJson.overall?.relativeDistance ?? null, cosine: checkJson.overall?.cosine ?? null } : null,
       },
       unrelated: { repo: "demo/other-dpo", state: unrelated.state, reasons: unrelated.reasons, result: unrelated.result, comment: refusedComment },
@@ -255,6 +258,7 @@ function printOutcome(o: DemoOutcome, dir: string, issues: LocalIssueTracker, lo
     }
     log(r.chosenAlpha === null ? "Decision: no gain — nothing published." : `Decision: α = ${r.chosenAlpha}`);
     if (o.aligned.decision) log(`  ${o.aligned.decision}`);
+    if (o.aligned.sanity) log(`Sanity check: α = ${o.aligned.sanity.alpha}: reward ${fmt(o.aligned.sanity.gain)} vs α = 0 — ${o.aligned.sanity.note}`);
   }
   for (const p of o.aligned.plots) log(`Plot: ${rel(p)}`);
   if (r?.published) {

@@ -201,9 +201,26 @@ describe("extrapolate", () => {
     expect(await readdir(out)).not.toContain("keep.txt");
   });
 
+  it("α = −1 gives θ0 back and α = −0.5 the midpoint (the search's interpolation sanity check)", async () => {
+    const sft = join(root, "neg-sft"), aligned = join(root, "neg-aligned");
+    await writeTinyModel({ dir: sft, dtype: "F32", seed: 4 });
+    await deriveTinyModel({ from: sft, dir: aligned, relativeDelta: 0.01, seed: 5 });
+    await extrapolate({ sft, aligned, alpha: -1, out: join(root, "neg-1") });
+    await extrapolate({ sft, aligned, alpha: -0.5, out: join(root, "neg-half") });
+    const [w0, w1, back, half] = await Promise.all([sft, aligned, join(root, "neg-1"), join(root, "neg-half")].map((d) => openModelWeights(d)));
+    try {
+      const name = "model.layers.1.mlp.down_proj.weight";
+      const [a0, a1, b, h] = await Promise.all([w0, w1, back, half].map((w) => w.readFloat32(name)));
+      expect(b).toEqual(a0);
+      for (let i = 0; i < h.length; i++) expect(h[i]).toBe(Math.fround(a1[i] + -0.5 * (a1[i] - a0[i])));
+    } finally {
+      await Promise.all([w0, w1, back, half].map((w) => w.close()));
+    }
+  });
+
   it("bad options name the flag", async () => {
     const sft = join(root, "m-sft"), aligned = join(root, "m-aligned"), out = join(root, "bad-out");
-    await expect(extrapolate({ sft, aligned, alpha: -1, out })).rejects.toThrow(/α must be ≥ 0/);
+    await expect(extrapolate({ sft, aligned, alpha: -1.5, out })).rejects.toThrow(/α must be ≥ −1/);
     await expect(extrapolate({ sft, aligned, alpha: 0.1, out, rules: ["(oops=1"] })).rejects.toThrow(/--alpha-rule "\(oops=1": "\(oops" is not a valid regular expression/);
     await expect(extrapolate({ sft, aligned, alpha: 0.1, out, rules: ["noequals"] })).rejects.toThrow(/expected PATTERN=ALPHA/);
     await expect(extrapolate({ sft, aligned, alpha: 0.1, out, dtype: "int4" })).rejects.toThrow(/--dtype: unknown float dtype "int4"/);

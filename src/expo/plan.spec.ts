@@ -17,7 +17,8 @@ describe("α rules", () => {
     expect(() => parseAlphaRule("=1")).toThrow(/"=1": expected PATTERN=ALPHA/);
     expect(() => parseAlphaRule("x=")).toThrow(/expected PATTERN=ALPHA/);
     expect(() => parseAlphaRule("x=NaN")).toThrow(/not a finite number/);
-    expect(() => parseAlphaRule("x=-1")).toThrow(/α must be ≥ 0/);
+    expect(() => parseAlphaRule("x=-1.5")).toThrow(/α must be ≥ −1/);
+    expect(parseAlphaRule("x=-0.5").alpha).toBe(-0.5); // interpolation towards θ0 (sanity checks)
     expect(() => parseAlphaRule("(=1")).toThrow(/not a valid regular expression/);
   });
 });

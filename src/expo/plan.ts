@@ -117,7 +117,9 @@ export function parseAlpha(text: string, what = "--alpha"): number {
   const t = text.trim();
   const value = t === "" ? NaN : Number(t);
   if (!Number.isFinite(value)) throw new UserError(`${what}: "${text}" is not a finite number`);
-  if (value < 0) throw new UserError(`${what}: α must be ≥ 0 (ExPO extrapolates away from θ0), got ${text}`);
+  // α < 0 interpolates towards θ0 (−1 is θ0 itself): the search's α = −0.5 sanity check
+  // (the paper's Figure 1) needs it. Below −1 would extrapolate past θ0, which no one wants.
+  if (value < -1) throw new UserError(`${what}: α must be ≥ −1 (0 is θ1, −1 is θ0; ExPO uses α > 0), got ${text}`);
   return value;
 }
 

@@ -51,7 +51,7 @@ describe("expo-bot extrapolate (CLI)", () => {
     const cases: Array<[string[], RegExp]> = [
       [["--aligned", aligned, "--alpha", "1", "--out", out], /--sft is required/],
       [["--sft", sft, "--aligned", aligned, "--alpha", "abc", "--out", out], /--alpha: "abc" is not a finite number/],
-      [["--sft", sft, "--aligned", aligned, "--alpha=-0.5", "--out", out], /α must be ≥ 0/],
+      [["--sft", sft, "--aligned", aligned, "--alpha=-2", "--out", out], /α must be ≥ −1/],
       [["--sft", sft, "--aligned", aligned, "--alpha", "1", "--alpha-rule", "[=1", "--out", out], /--alpha-rule "\[=1"/],
       [["--sft", sft, "--aligned", aligned, "--alpha", "1", "--dtype", "q4", "--out", out], /--dtype: unknown float dtype "q4"/],
       [["--sft", sft, "--aligned", aligned, "--alpha", "1", "--threads", "x", "--out", out], /--threads: "x"/],
