@@ -24,8 +24,10 @@ Options:
   --allow-private     publish derivatives of private models
   -h, --help          this help
 
-Every other option goes to \`expo-bot search\` (e.g. --reward-model DIR, --generator openai
---endpoint URL, --n-prompts 200). The Hub token is read from $HF_TOKEN.
+Every other option goes to \`expo-bot search\` (e.g. --generator openai --endpoint URL,
+--n-prompts 200). --reward-model takes a folder or a Hub id, which the download step fetches;
+without it the embedded scorer uses the paper's reward model, weqweasdas/RM-Mistral-7B.
+The Hub token is read from $HF_TOKEN.
 Exit codes: 0 published or no gain, 1 the job failed (see results.json), 2 bad input.`;
 
 const VALUE_OPTIONS = new Set(["--request", "--out", "--namespace", "--run-url", "--hub-url"]);

@@ -8,7 +8,7 @@ import { readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { checkPair } from "../expo/verdict/check.js";
 import { extrapolate } from "../expo/extrapolate.js";
-import { createHubClient, getModelInfo, snapshotDownload, type HubClientOptions } from "../hub/index.js";
+import { createHubClient, getModelInfo, looksLikeRepoRef, parseRepoRef, snapshotDownload, type HubClientOptions, type RepoRef } from "../hub/index.js";
 import { plotUrl, publishModel } from "../publish/publish.js";
 import { readSearchReport } from "../publish/report.js";
 import { UserError } from "../util/errors.js";
@@ -28,11 +28,45 @@ export interface DefaultStepsOptions {
   runSearch?: (argv: string[]) => Promise<number>;
 }
 
+/** The reward model the paper used to choose α (a MistralForSequenceClassification). */
+export const PAPER_REWARD_MODEL = "weqweasdas/RM-Mistral-7B";
+
+/**
+ * The reward model the search needs on this runner: `--reward-model` as given when it is a
+ * local folder, else a Hub id (`owner/name[@rev]`) to download in the download step; the
+ * paper's reward model when the embedded scorer is used and none was named. Null with an
+ * HTTP scorer.
+ */
+export function rewardModelToFetch(searchArgs: readonly string[]): RepoRef | null {
+  const value = (flag: string) => {
+    const i = searchArgs.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
+    if (i < 0) return undefined;
+    return searchArgs[i].includes("=") ? searchArgs[i].slice(flag.length + 1) : searchArgs[i + 1];
+  };
+  if ((value("--scorer") ?? "embedded") !== "embedded") return null;
+  const given = value("--reward-model");
+  if (given === undefined) return parseRepoRef(PAPER_REWARD_MODEL);
+  if (existsSync(given) || !looksLikeRepoRef(given)) return null;
+  return parseRepoRef(given);
+}
+
+/** searchArgs with `--reward-model` pointing at `dir` (replacing a Hub id, or added). */
+export function withRewardModelDir(searchArgs: readonly string[], dir: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < searchArgs.length; i++) {
+    if (searchArgs[i] === "--reward-model") i++;
+    else if (!searchArgs[i].startsWith("--reward-model=")) out.push(searchArgs[i]);
+  }
+  return [...out, "--reward-model", dir];
+}
+
 async function folderBytes(dir: string, names: string[]): Promise<number> {
   let total = 0;
   for (const n of names) total += await stat(join(dir, n)).then((s) => s.size, () => 0);
   return total;
 }
+
+const rewardDir = (ctx: JobContext) => join(ctx.out, "sources", "reward-model");
 
 export function defaultSteps(o: DefaultStepsOptions): JobSteps {
   const client = createHubClient(o.hub);
@@ -44,6 +78,11 @@ export function defaultSteps(o: DefaultStepsOptions): JobSteps {
         const { repo, sha } = ctx.request[side];
         const r = await snapshotDownload({ client, repo, revision: sha, dir: ctx.dirs[side], showProgress: process.stderr.isTTY });
         if (r.commit !== sha) throw new UserError(`${repo}: downloaded ${r.commit}, expected ${sha}`);
+        bytes += r.bytesDownloaded;
+      }
+      const reward = rewardModelToFetch(o.searchArgs ?? []);
+      if (reward) {
+        const r = await snapshotDownload({ client, repo: reward.repo, revision: reward.revision, dir: rewardDir(ctx), showProgress: process.stderr.isTTY });
         bytes += r.bytesDownloaded;
       }
       return { bytes };
@@ -58,7 +97,8 @@ export function defaultSteps(o: DefaultStepsOptions): JobSteps {
     async search(ctx): Promise<SearchOutcome> {
       const dir = join(ctx.out, "search");
       const pinned = ctx.request.alpha;
-      const argv = [...(o.searchArgs ?? []), "--sft", ctx.dirs.theta0, "--aligned", ctx.dirs.theta1, "--work", join(ctx.out, "work"), "--out", dir, "--quiet"];
+      const searchArgs = rewardModelToFetch(o.searchArgs ?? []) ? withRewardModelDir(o.searchArgs ?? [], rewardDir(ctx)) : (o.searchArgs ?? []);
+      const argv = [...searchArgs, "--sft", ctx.dirs.theta0, "--aligned", ctx.dirs.theta1, "--work", join(ctx.out, "work"), "--out", dir, "--quiet"];
       // A pinned α is still measured against α = 0 and reported, but not searched.
       if (pinned !== null && pinned > 0) argv.push("--strategy", "grid", "--alphas", String(pinned));
       const run = o.runSearch ?? (await import("../cli/search.js")).run;

@@ -61,12 +61,14 @@ beforeAll(async () => {
   // The search needs ≥ 10 shared prompts before it calls a gain significant.
   const prompts = demoPrompts(16);
   await writeFile(join(root, "prompts.jsonl"), prompts.map((prompt) => JSON.stringify({ prompt })).join("\n"));
-  const searchArgs = ["--reward-model", join(root, "reward"), "--prompts", join(root, "prompts.jsonl"), "--max-tokens", "16", "--strategy", "grid", "--alphas", "0.5,1"];
+  // The reward model is a Hub id: the job downloads it with θ0 and θ1.
+  const searchArgs = ["--reward-model", "org/reward", "--prompts", join(root, "prompts.jsonl"), "--max-tokens", "16", "--strategy", "grid", "--alphas", "0.5,1"];
   hub = await startLocalHub({ lfsThreshold: 1024 });
   hub.admin.addToken(TOKEN, "expo-bot");
   hub.admin.createRepo("org/sft", { files: await folderFiles(join(root, "sft")) });
   hub.admin.createRepo("org/dpo", { files: await folderFiles(join(root, "aligned")) });
   hub.admin.createRepo("org/other", { files: await folderFiles(join(root, "unrelated")) });
+  hub.admin.createRepo("org/reward", { files: await folderFiles(join(root, "reward")) });
   const settings = { hubUrl: hub.url, token: TOKEN, sleep: async () => {}, retry: { maxRetries: 2 } };
   const client = createHubClient(settings);
 

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseJobRequest, runJob, type JobSteps } from "../../src/job/job.js";
 import { parseResults } from "../../src/job/results.js";
+import { PAPER_REWARD_MODEL, rewardModelToFetch, withRewardModelDir } from "../../src/job/steps.js";
 import { SHA0, SHA1 } from "./doubles.js";
 
 const dirs: string[] = [];
@@ -104,5 +105,22 @@ describe("expo-bot job", () => {
     const out = tmp();
     await runJob({ request, out, steps: fakeSteps() });
     await expect(runJob({ request: { ...request, requestId: "expo-ffffffffffff" }, out, steps: fakeSteps() })).rejects.toThrow(/belongs to request/);
+  });
+});
+
+describe("the job's reward model", () => {
+  it("downloads a Hub id, defaults to the paper's reward model, and leaves local folders and HTTP scorers alone", () => {
+    expect(rewardModelToFetch(["--reward-model", "org/rm@abc"])).toEqual({ repo: "org/rm", revision: "abc" });
+    expect(rewardModelToFetch(["--reward-model=org/rm"])).toEqual({ repo: "org/rm" });
+    expect(rewardModelToFetch([])).toEqual({ repo: PAPER_REWARD_MODEL });
+    expect(rewardModelToFetch(["--reward-model", tmpdir()])).toBeNull();
+    expect(rewardModelToFetch(["--reward-model", "./models/rm"])).toBeNull();
+    expect(rewardModelToFetch(["--scorer", "http", "--scorer-endpoint", "http://127.0.0.1:9/score"])).toBeNull();
+  });
+
+  it("points the search at the downloaded folder", () => {
+    expect(withRewardModelDir(["--n-prompts", "8", "--reward-model", "org/rm"], "/w/rm")).toEqual(["--n-prompts", "8", "--reward-model", "/w/rm"]);
+    expect(withRewardModelDir(["--reward-model=org/rm"], "/w/rm")).toEqual(["--reward-model", "/w/rm"]);
+    expect(withRewardModelDir([], "/w/rm")).toEqual(["--reward-model", "/w/rm"]);
   });
 });
