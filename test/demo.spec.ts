@@ -1,6 +1,6 @@
 /**
  * `npm run demo`'s outcome, asserted: the whole flow on synthetic models must publish
- * `expo-bot/tiny-dpo-ExPO` with a computed, significant gain at some α > 0, and refuse the
+ * `expo-bot/synthetic-dpo-ExPO` with a computed, significant gain at some α > 0, and refuse the
  * unrelated pair before any job.
  */
 import { mkdtemp, rm, stat } from "node:fs/promises";
@@ -32,26 +32,27 @@ describe("npm run demo", () => {
     const chosen = r.alphas.find((a) => a.alpha === r.chosenAlpha)!;
     expect(chosen.ci[0]).toBeGreaterThan(0); // the gain's interval excludes zero
     expect(r.alphas.find((a) => a.alpha === 0)).toBeDefined();
-    expect(r.published?.repo).toBe("expo-bot/tiny-dpo-ExPO");
+    expect(r.published?.repo).toBe("expo-bot/synthetic-dpo-ExPO");
     // The paper's Figure 1: halfway back to θ0 scores below θ1.
     expect(outcome.aligned.sanity?.alpha).toBe(-0.5);
     expect(outcome.aligned.sanity!.gain).toBeLessThan(0);
     for (const plot of outcome.aligned.plots) expect((await stat(plot)).size).toBeGreaterThan(1000);
     expect(outcome.aligned.plots.some((p) => p.endsWith(".png"))).toBe(true);
-    expect(outcome.aligned.comment).toContain("expo-bot/tiny-dpo-ExPO");
+    expect(outcome.aligned.comment).toContain("expo-bot/synthetic-dpo-ExPO");
   });
 
   it("leaves the published model on the local Hub with the card metadata the Hub expects", async () => {
     const hub = await startLocalHub({ dir: join(root, "demo", "hub") });
     try {
       const client = createHubClient({ hubUrl: hub.url });
-      const info = await getModelInfo({ client, repo: "expo-bot/tiny-dpo-ExPO" });
+      const info = await getModelInfo({ client, repo: "expo-bot/synthetic-dpo-ExPO" });
       expect(info.sha).toBe(outcome.aligned.result!.published!.commit);
-      expect(info.baseModels).toEqual(["demo/tiny-dpo", "demo/tiny-sft"]);
+      expect(info.baseModels).toEqual(["demo/synthetic-dpo", "demo/synthetic-sft"]);
       expect(info.tags).toEqual(expect.arrayContaining(["expo", "merge"]));
       const md = outcome.aligned.card!.metadata;
-      expect(md).toMatchObject({ base_model: ["demo/tiny-dpo", "demo/tiny-sft"], base_model_relation: "merge", license: "apache-2.0", library_name: "transformers", pipeline_tag: "text-generation" });
+      expect(md).toMatchObject({ base_model: ["demo/synthetic-dpo", "demo/synthetic-sft"], base_model_relation: "merge", license: "apache-2.0", library_name: "transformers", pipeline_tag: "text-generation" });
       expect(outcome.aligned.card!.text).toMatch(/alpha-curve\.(png|svg)/);
+    expect(outcome.aligned.card!.text).toContain("SYNTHETIC");
     } finally {
       await hub.close();
     }

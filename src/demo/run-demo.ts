@@ -112,14 +112,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
   const models = await writeDemoModels({
     dir: join(dir, "models"),
     sftCard: { ...licence, tags: ["synthetic"] },
-    alignedCard: { ...licence, base_model: "demo/tiny-sft", tags: ["synthetic"] },
-    unrelatedCard: { ...licence, base_model: "demo/tiny-sft", tags: ["synthetic"] },
+    alignedCard: { ...licence, base_model: "demo/synthetic-sft", tags: ["synthetic"] },
+    unrelatedCard: { ...licence, base_model: "demo/synthetic-sft", tags: ["synthetic"] },
   });
   log(`  the reward model likes ${HELPFUL_PIECES.map((p) => `"${p}"`).join(" ")} and dislikes "${FILLER_PIECE}"; θ1's Δ raises both a little`);
   const promptFile = join(dir, "prompts.jsonl");
   await writeFile(promptFile, demoPrompts(options.prompts ?? 48).map((prompt) => JSON.stringify({ prompt })).join("\n") + "\n");
 
-  step("Starting the local Hub and uploading demo/tiny-sft, demo/tiny-dpo, demo/other-dpo");
+  step("Starting the local Hub and uploading demo/synthetic-sft, demo/synthetic-dpo, demo/synthetic-unrelated");
   let hub: LocalHub | null = null;
   let server: Server | null = null;
   let bot: ExpoApp | null = null;
@@ -127,9 +127,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
   try {
     hub = await startLocalHub({ dir: join(dir, "hub") });
     hub.admin.addToken(TOKEN, NAMESPACE);
-    hub.admin.createRepo("demo/tiny-sft", { files: await folderFiles(models.sft.dir) });
-    hub.admin.createRepo("demo/tiny-dpo", { files: await folderFiles(models.aligned.dir) });
-    hub.admin.createRepo("demo/other-dpo", { files: await folderFiles(models.unrelated.dir) });
+    hub.admin.createRepo("demo/synthetic-sft", { files: await folderFiles(models.sft.dir) });
+    hub.admin.createRepo("demo/synthetic-dpo", { files: await folderFiles(models.aligned.dir) });
+    hub.admin.createRepo("demo/synthetic-unrelated", { files: await folderFiles(models.unrelated.dir) });
     log(`  local Hub at ${hub.url} (the real @huggingface/hub client talks to it)`);
 
     step("Starting the bot (Probot app with the production wiring) and registering its Hub webhook");
@@ -184,17 +184,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
     };
     const terminal = (repo: string) => () => ledger!.all().find((r) => r.theta1 === repo && ["refused", "published", "no-gain", "failed"].includes(r.state)) ?? null;
 
-    step("Case 1: the author of demo/tiny-dpo tags it with expo (its card names demo/tiny-sft as base_model)");
-    await tag("demo/tiny-dpo", { ...licence, base_model: "demo/tiny-sft", tags: ["synthetic", "expo"] });
-    const alignedRecord = await waitFor("the demo/tiny-dpo request", terminal("demo/tiny-dpo"), 170_000);
+    step("Case 1: the author of demo/synthetic-dpo tags it with expo (its card names demo/synthetic-sft as base_model)");
+    await tag("demo/synthetic-dpo", { ...licence, base_model: "demo/synthetic-sft", tags: ["synthetic", "expo"] });
+    const alignedRecord = await waitFor("the demo/synthetic-dpo request", terminal("demo/synthetic-dpo"), 170_000);
     await dispatcher.idle();
 
-    step("Case 2: demo/other-dpo is tagged the same way, but its weights were trained independently");
-    await tag("demo/other-dpo", { ...licence, base_model: "demo/tiny-sft", tags: ["synthetic", "expo"] });
-    const unrelatedRecord = await waitFor("the demo/other-dpo request", terminal("demo/other-dpo"), 60_000);
+    step("Case 2: demo/synthetic-unrelated is tagged the same way, but its weights were trained independently");
+    await tag("demo/synthetic-unrelated", { ...licence, base_model: "demo/synthetic-sft", tags: ["synthetic", "expo"] });
+    const unrelatedRecord = await waitFor("the demo/synthetic-unrelated request", terminal("demo/synthetic-unrelated"), 60_000);
     // The refusal comment follows the ledger's refusal: wait for it too.
     const threadText = (repo: string) => hub!.admin.discussions(repo).flatMap((d) => d.events.map((e: any) => String(e.content ?? e.data?.latest?.raw ?? "")));
-    await waitFor("the refusal comment", () => (threadText("demo/other-dpo").some((b) => b.includes("expo-bot:refused")) ? true : null), 30_000);
+    await waitFor("the refusal comment", () => (threadText("demo/synthetic-unrelated").some((b) => b.includes("expo-bot:refused")) ? true : null), 30_000);
 
     // Read the outcome back as a user would see it.
     const aligned = ledger.get(alignedRecord.id)!;
@@ -210,12 +210,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
     const plots = (await readdir(join(jobDir, "search")).catch(() => [] as string[])).filter((f) => /\.(png|svg)$/.test(f)).map((f) => join(jobDir, "search", f));
     const checkJson = await readFile(join(jobDir, "check.json"), "utf8").then((t) => JSON.parse(t), () => null);
     const searchJson = await readFile(join(jobDir, "search", "search.json"), "utf8").then((t) => JSON.parse(t), () => null);
-    const resultComment = threadText("demo/tiny-dpo").find((b) => b.includes("expo-bot:result")) ?? null;
-    const refusedComment = threadText("demo/other-dpo").find((b) => b.includes("expo-bot:refused")) ?? null;
+    const resultComment = threadText("demo/synthetic-dpo").find((b) => b.includes("expo-bot:result")) ?? null;
+    const refusedComment = threadText("demo/synthetic-unrelated").find((b) => b.includes("expo-bot:refused")) ?? null;
 
     const outcome: DemoOutcome = {
       aligned: {
-        repo: "demo/tiny-dpo",
+        repo: "demo/synthetic-dpo",
         state: aligned.state,
         reasons: aligned.reasons,
         result: aligned.result,
@@ -226,7 +226,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
         sanity: searchJson?.sanity ? { alpha: searchJson.sanity.alpha, gain: searchJson.sanity.gain.mean, note: searchJson.sanity.note } : null,
         check: checkJson ? { verdict: checkJson.verdict, relativeDistance: checkJson.overall?.relativeDistance ?? null, cosine: checkJson.overall?.cosine ?? null } : null,
       },
-      unrelated: { repo: "demo/other-dpo", state: unrelated.state, reasons: unrelated.reasons, result: unrelated.result, comment: refusedComment },
+      unrelated: { repo: "demo/synthetic-unrelated", state: unrelated.state, reasons: unrelated.reasons, result: unrelated.result, comment: refusedComment },
       hubUrl: hub.url,
       seconds: (performance.now() - started) / 1000,
     };
@@ -247,7 +247,7 @@ function fmt(x: number, digits = 3): string {
 function printOutcome(o: DemoOutcome, dir: string, issues: LocalIssueTracker, log: (line: string) => void): void {
   const rel = (p: string) => relative(process.cwd(), p) || p;
   const r = o.aligned.result;
-  log("\n═══ Case 1: demo/tiny-dpo (θ1) from demo/tiny-sft (θ0) ═══");
+  log("\n═══ Case 1: demo/synthetic-dpo (θ1) from demo/synthetic-sft (θ0) ═══");
   if (o.aligned.check) log(`Verdict: ${o.aligned.check.verdict} — ‖θ1−θ0‖/‖θ0‖ = ${o.aligned.check.relativeDistance?.toExponential(2)}, cosine = ${o.aligned.check.cosine?.toFixed(5)} (fine-tuning-like: mode-connected)`);
   if (r) {
     log(`α search (${r.alphas.length} α values, reward model: synthetic):`);
@@ -268,10 +268,10 @@ function printOutcome(o: DemoOutcome, dir: string, issues: LocalIssueTracker, lo
     for (const key of ["base_model", "base_model_relation", "tags", "license", "library_name", "pipeline_tag"]) if (key in md) log(`    ${key}: ${JSON.stringify(md[key])}`);
   }
   if (o.aligned.comment) {
-    log("The bot's comment in demo/tiny-dpo's Hub discussion:");
+    log("The bot's comment in demo/synthetic-dpo's Hub discussion:");
     for (const line of o.aligned.comment.split("\n")) if (!line.startsWith("<!--")) log(`  │ ${line}`);
   }
-  log("\n═══ Case 2: demo/other-dpo, an unrelated model claiming demo/tiny-sft as its parent ═══");
+  log("\n═══ Case 2: demo/synthetic-unrelated, an unrelated model claiming demo/synthetic-sft as its parent ═══");
   log(`Refused by the pre-check, before any GPU time (state: ${o.unrelated.state}). Reasons:`);
   for (const reason of o.unrelated.reasons) log(`  - ${reason}`);
   log("\nGitHub tracking issues (simulated in the demo — no account):");

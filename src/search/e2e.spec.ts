@@ -66,16 +66,20 @@ describe("α search end to end on tiny models", () => {
     expect(first.err).toBe("");
     expect(first.code).toBe(0);
     const summary = JSON.parse(first.out);
-    expect(summary.cost.generations).toBe(18); // α ∈ {0, 0.5, 2} × 6 prompts
+    expect(summary.cost.generations).toBe(24); // α ∈ {−0.5, 0, 0.5, 2} × 6 prompts
     const report = await readReport(out);
-    expect(report.alphas.map((a) => a.alpha)).toEqual([0, 0.5, 2]);
+    expect(report.alphas.map((a) => a.alpha)).toEqual([-0.5, 0, 0.5, 2]);
     expect(report.alphas.every((a) => a.n === 6 && a.tokens.every((t) => t >= 1 && t <= 6))).toBe(true);
     expect(report.prompts.ids).toHaveLength(6);
     expect(report.models.aligned.revision).toBe(await folderRevision(dpo));
-    // src/expo refuses α < 0, so the interpolation sanity check is skipped, and says so.
-    expect(report.notes?.join(" ")).toMatch(/sanity check skipped/);
+    // The interpolation sanity check (paper Fig. 1) ran at α = −0.5 on the same prompts.
+    expect(report.sanity).toMatchObject({ alpha: -0.5, n: 6 });
+    expect(report.notes?.join(" ") ?? "").not.toMatch(/sanity check skipped/);
     expect((await stat(join(out, "alpha-curve.png"))).size).toBeGreaterThan(1000);
     expect(await readFile(join(out, "alpha-curve.svg"), "utf8")).toContain("<svg");
+    // θ1 is a generated test model: the report and the plot say so.
+    expect(report.synthetic).toBe(true);
+    expect(await readFile(join(out, "alpha-curve.svg"), "utf8")).toContain("(SYNTHETIC models)");
     // Extrapolated folders are removed once used.
     expect(await stat(join(out, "models", "alpha-0.5")).catch(() => null)).toBeNull();
 
@@ -83,7 +87,7 @@ describe("α search end to end on tiny models", () => {
     expect(again.code).toBe(0);
     const resumed = JSON.parse(again.out);
     expect(resumed.cost.generations).toBe(0);
-    expect(resumed.cost.cachedGenerations).toBe(18);
+    expect(resumed.cost.cachedGenerations).toBe(24);
     expect((await readReport(out)).decision).toEqual(report.decision);
   });
 

@@ -73,7 +73,7 @@ export function renderSvg(report: SearchReport, options: PlotOptions = {}): stri
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="${esc(FONT)}" font-size="12">`,
     `<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`,
-    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${esc(options.title ?? "ExPO α search: reward and answer length against α")}</text>`,
+    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${esc(options.title ?? `ExPO α search: reward and answer length against α${report.synthetic ? " (SYNTHETIC models)" : ""}`)}</text>`,
   );
   const decisionText =
     report.decision.kind === "alpha"

@@ -95,6 +95,8 @@ export interface SearchReport {
   decision: Decision;
   /** Things the reader should know (e.g. a skipped sanity check). */
   notes?: string[];
+  /** True when θ1's config marks it as a synthetic test model (`_synthetic`): plots say so. */
+  synthetic?: boolean;
 }
 
 /** Checks that `value` is a SearchReport of this version; throws an Error naming the first bad field. */
@@ -214,6 +216,7 @@ export function validateSearchReport(value: unknown): SearchReport {
   } else if (d.kind !== "no-gain") fail("decision.kind", `must be "alpha" or "no-gain"`);
   str(d.reason, "decision.reason");
   if (r.notes !== undefined) arr(r.notes, "notes").forEach((n, i) => str(n, `notes[${i}]`));
+  if (r.synthetic !== undefined) bool(r.synthetic, "synthetic");
   return value as SearchReport;
 }
 
