@@ -9,12 +9,12 @@ interface CommandModule {
 }
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
-  extrapolate: { summary: "write θ2 = θ1 + α(θ1 − θ0) as a model folder, streaming", load: () => import("./cli/extrapolate.js") },
-  inspect: { summary: "list and validate the tensors of a safetensors file or model folder", load: () => import("./cli/inspect.js") },
-  search: { summary: "search α by generating and scoring answers; writes search.json and the α plot", load: () => import("./cli/search.js") },
-  job: { summary: "run one bot request on a GPU runner: download, check, search, extrapolate, publish → results.json", load: () => import("./cli/job.js") },
   check: { summary: "is θ1 trained from θ0? pass/warn/refuse a pair from kilobytes of range reads", load: () => import("./cli/check.js") },
+  extrapolate: { summary: "write θ2 = θ1 + α(θ1 − θ0) as a model folder, streaming", load: () => import("./cli/extrapolate.js") },
+  search: { summary: "search α by generating and scoring answers; writes search.json and the α plot", load: () => import("./cli/search.js") },
   publish: { summary: "publish a model folder as <namespace>/<θ1 name>-ExPO with a generated model card", load: () => import("./cli/publish.js") },
+  job: { summary: "run one bot request on a GPU runner: download, check, search, extrapolate, publish → results.json", load: () => import("./cli/job.js") },
+  inspect: { summary: "list and validate the tensors of a safetensors file or model folder", load: () => import("./cli/inspect.js") },
   generate: { summary: "generate text with a causal LM folder on the embedded ONNX Runtime backend", load: () => import("./cli/generate.js") },
   score: { summary: "score responses with a reward model folder on the embedded ONNX Runtime backend", load: () => import("./cli/score.js") },
 };
