@@ -9,7 +9,7 @@ import { BF16, F16, F32, roundToFormat } from "../safetensors/exact-round.testut
 import { malformedCorpus } from "../safetensors/malformed.testutil.js";
 import { serializeSafetensors } from "../safetensors/writer.js";
 import { deriveTinyModel, writeTinyModel } from "../synthetic/tiny-model.js";
-import { mulberry32 } from "../synthetic/random.js";
+import { mulberry32 } from "../util/random.js";
 import { UserError } from "../util/errors.js";
 import { extrapolate } from "./extrapolate.js";
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { encodeFloats, numberFromBf16 } from "../safetensors/codec.js";
 import type { FloatDtype } from "../safetensors/dtype.js";
 import { BF16, F16, F32, roundToFormat } from "../safetensors/exact-round.testutil.js";
-import { mulberry32 } from "../synthetic/random.js";
+import { mulberry32 } from "../util/random.js";
 import { ChunkWorkspace, emptyStats, extrapolateChunk, extrapolateGeneric, referenceBits } from "./kernel.js";
 import { Bf16Kernel, kernelModuleBytes } from "./wasm-kernel.js";
 

@@ -4,6 +4,7 @@
  * of transformers' logits processors and warpers), then a draw from a seeded generator.
  * Temperature 0 (or `greedy`) takes the arg-max after the penalties.
  */
+import { mulberry32 } from "../util/random.js";
 
 export interface SamplingOptions {
   /** Most tokens to generate per prompt (default 256). */
@@ -38,14 +39,7 @@ export interface SamplingOptions {
 
 /** A small seeded generator (mulberry32), one per prompt so results do not depend on batching. */
 export function seededRandom(seed: number, stream: number): () => number {
-  let a = (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(stream + 1, 0x85ebca6b)) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(stream + 1, 0x85ebca6b));
 }
 
 /** Logits this far below the maximum (after temperature) carry < e^-40 of the mass: ignored. */

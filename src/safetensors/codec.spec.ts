@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { bf16FromNumber, decodeFloats, encodeFloats, f16FromNumber, float32BitsRoundToOdd, numberFromBf16, numberFromF16 } from "./codec.js";
 import { BF16, F16, F32, roundToFormat, valueOfBits } from "./exact-round.testutil.js";
-import { mulberry32 } from "../synthetic/random.js";
+import { mulberry32 } from "../util/random.js";
 
 const hex = (n: number) => "0x" + n.toString(16).padStart(4, "0");
 

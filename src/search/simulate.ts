@@ -6,7 +6,7 @@
  * Everything is a pure function of (seed, α, prompt), so cached and fresh runs agree.
  */
 import { alphaKey } from "./cache.js";
-import { gaussian, mulberry32 } from "./rng.js";
+import { mulberry32, normalSampler as gaussian } from "../util/random.js";
 import type { Generation, Generator, ModelMaterializer, Prompt, Sampling, ScoreItem, Scorer } from "./types.js";
 
 export interface RewardCurve {

@@ -2,7 +2,7 @@
  * The statistics of the α search: means with t intervals, paired bootstrap intervals over
  * prompts (seeded, so a rerun prints the same numbers), win rates, correlation.
  */
-import { mulberry32 } from "./rng.js";
+import { mulberry32 } from "../util/random.js";
 
 export function mean(xs: ArrayLike<number>): number {
   if (xs.length === 0) return NaN;

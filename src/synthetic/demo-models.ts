@@ -19,7 +19,7 @@
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { deriveTinyModel, writeTinyModel, type TinyModel } from "./tiny-model.js";
-import { mulberry32, normalSampler } from "./random.js";
+import { mulberry32, normalSampler } from "../util/random.js";
 import { tinyTokenizer } from "./tokenizer.js";
 
 /** Pieces the synthetic reward model likes (single tokens of the tiny tokenizer). */

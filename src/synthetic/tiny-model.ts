@@ -16,7 +16,7 @@ import { formatShardIndex, INDEX_FILE, shardFileName, SINGLE_FILE } from "../saf
 import { serializeSafetensors, type TensorSpec } from "../safetensors/writer.js";
 import { openModelWeights } from "../checkpoint/weights.js";
 import { readModelConfig, type ModelConfig, type RopeScaling } from "../checkpoint/config.js";
-import { hashString, mulberry32, normalSampler } from "./random.js";
+import { hashString, mulberry32, normalSampler } from "../util/random.js";
 import { tinyTokenizer } from "./tokenizer.js";
 
 export type TinyArchitecture = "llama" | "mistral" | "qwen2";

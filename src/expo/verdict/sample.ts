@@ -11,7 +11,7 @@
 import type { ModelWeights } from "../../checkpoint/weights.js";
 import { decodeFloatsInto } from "../../safetensors/codec.js";
 import { DTYPE_BYTES, type FloatDtype } from "../../safetensors/dtype.js";
-import { hashString } from "../../synthetic/random.js";
+import { hashString } from "../../util/random.js";
 import { isVocabTensor } from "./structure.js";
 import type { Thresholds } from "./thresholds.js";
 import type { Reason, TensorKind, TensorStat } from "./types.js";

@@ -1,4 +1,8 @@
-/** Seeded pseudo-random numbers, so generated models and samples are reproducible. */
+/**
+ * Seeded pseudo-random numbers: reproducible synthetic models, sampling, bootstrap
+ * resampling and deterministic tensor samples all draw from here.
+ */
+/** mulberry32: small, fast, deterministic; uniform in [0, 1). */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -10,7 +14,7 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** Standard normal samples (Box–Muller) from a uniform source. */
+/** Standard normal draws (Box–Muller) from a uniform source. */
 export function normalSampler(uniform: () => number): () => number {
   let spare: number | null = null;
   return () => {
