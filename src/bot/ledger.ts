@@ -36,16 +36,8 @@ export class TransitionError extends Error {
   }
 }
 
-export interface NewRequest {
-  id: string;
-  key: string;
-  theta1: string;
-  theta1Sha: string;
-  theta0: string | null;
-  theta0Sha: string | null;
-  alpha: number | null;
-  source: RequestSource;
-  requester: string;
+/** What intake knows of a request; the ledger adds state, run and timestamps (RequestRecord). */
+export interface NewRequest extends Pick<RequestRecord, "id" | "key" | "theta1" | "theta1Sha" | "theta0" | "theta0Sha" | "alpha" | "source" | "requester"> {
   trackingIssue?: number | null;
   /** Refusal reasons known at intake (no parent, unreadable θ0): the request is refused at once. */
   reasons?: string[];

@@ -13,7 +13,7 @@ import { parseSafetensorsMetadata, type SafetensorsParseFromRepo } from "@huggin
 import { openSafetensors, type SafetensorsFile } from "../safetensors/reader.js";
 import { SafetensorsError } from "../safetensors/header.js";
 import type { HubClient } from "./client.js";
-import { HubByteSource } from "./byte-source.js";
+import { HubByteSource, type HubByteSourceParams } from "./byte-source.js";
 import { HubError, HubNotFoundError, toHubError } from "./errors.js";
 import { listRepoFiles, type HubFileEntry } from "./list-files.js";
 import { readJsonFile } from "./read-file.js";
@@ -30,16 +30,8 @@ export async function safetensorsMetadata(params: { client: HubClient; repo: str
   }
 }
 
-export interface OpenHubSafetensorsParams {
-  client: HubClient;
-  repo: string;
-  path: string;
-  revision?: string;
-  /** From a listing: saves the size probe. */
-  size?: number;
-  etag?: string;
-  readAheadBytes?: number;
-}
+/** The byte source's parameters (size and etag from a listing save the size probe). */
+export type OpenHubSafetensorsParams = Omit<HubByteSourceParams, "lookup">;
 
 /** Opens one safetensors file on the Hub; its header is validated as strictly as a local file's. */
 export async function openHubSafetensors(params: OpenHubSafetensorsParams): Promise<SafetensorsFile> {
