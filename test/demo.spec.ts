@@ -18,9 +18,8 @@ describe("npm run demo", () => {
   let outcome: DemoOutcome;
   const lines: string[] = [];
 
-  it("runs the whole flow in under two minutes", async () => {
+  it("runs the whole flow and says its models are synthetic", async () => {
     outcome = await runDemo({ dir: join(root, "demo"), log: (l) => lines.push(l) });
-    expect(outcome.seconds).toBeLessThan(120);
     expect(lines.join("\n")).toContain("SYNTHETIC");
   }, 180_000);
 
