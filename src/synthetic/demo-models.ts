@@ -19,7 +19,7 @@
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { deriveTinyModel, writeTinyModel, type TinyModel } from "./tiny-model.js";
-import { mulberry32, normalSampler } from "../util/random.js";
+import { hashString, mulberry32, normalSampler } from "../util/random.js";
 import { tinyTokenizer } from "./tokenizer.js";
 
 /** Pieces the synthetic reward model likes (single tokens of the tiny tokenizer). */
@@ -84,7 +84,7 @@ export async function writeDemoModels(options: DemoModelsOptions): Promise<DemoM
     seed: 12,
     card: options.alignedCard,
     delta: (name, theta0, shape) => {
-      const normal = normalSampler(mulberry32(name.length * 7919 + 12));
+      const normal = normalSampler(mulberry32(hashString(name) ^ 12));
       let rms = 0;
       for (const v of theta0) rms += v * v;
       rms = Math.sqrt(rms / theta0.length);
