@@ -10,7 +10,9 @@
  * - 500/502/503/504 and connection failures: exponential backoff with jitter, only for
  *   requests that are safe to repeat (GET/HEAD/PUT, preupload, LFS batch/verify); never for a
  *   commit or a discussion post, which could otherwise happen twice.
- * - a ranged or small response whose body arrives short (connection cut) is re-requested.
+ * - a ranged or small response whose body arrives short (connection cut) is re-requested. A
+ *   compressed body (Content-Encoding gzip/br) is read decoded; its Content-Length is the
+ *   compressed size, so only fetch's own check of the received bytes applies to it.
  * After `maxRetries` the last response goes back to the caller and becomes a typed error
  * (errors.ts). `sleep` is injectable so tests run in milliseconds.
  */
@@ -147,13 +149,24 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
           await backoff(attempt, `body cut short: ${(err as Error).message}`);
           continue;
         }
-        if (Number.isFinite(length) && data.byteLength !== length) {
+        // Under Content-Encoding (gzip, br…) Content-Length is the size of the compressed body,
+        // which fetch has already decoded: the two cannot be compared. A cut connection still
+        // shows, as fetch errors the body when fewer than Content-Length bytes arrive.
+        const encoded = isContentEncoded(res.headers);
+        if (!encoded && Number.isFinite(length) && data.byteLength !== length) {
           if (last || !safeToRepeat) throw new TypeError(`terminated: body of ${url} was ${data.byteLength} bytes, expected ${length}`);
           await backoff(attempt, `body cut short (${data.byteLength}/${length} bytes)`);
           continue;
         }
         stats.bytesReceived += data.byteLength;
-        const copy = new Response(data, { status: res.status, statusText: res.statusText, headers: res.headers });
+        // The copy carries decoded bytes, so its headers must not claim an encoding or the
+        // compressed length (a consumer reading Content-Length would otherwise see the wrong size).
+        const headers = new Headers(res.headers);
+        if (encoded) {
+          headers.delete("content-encoding");
+          headers.set("content-length", String(data.byteLength));
+        }
+        const copy = new Response(data, { status: res.status, statusText: res.statusText, headers });
         Object.defineProperty(copy, "url", { value: res.url || url });
         return copy;
       }
@@ -186,6 +199,12 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
   // Keep the token out of util.inspect / JSON of the client.
   Object.defineProperty(client, "toJSON", { value: () => ({ hubUrl, hasToken: Boolean(token) }), enumerable: false });
   return client;
+}
+
+/** Whether the body was sent compressed (fetch decodes it; Content-Length is then the compressed size). */
+function isContentEncoded(headers: Headers): boolean {
+  const encoding = headers.get("content-encoding")?.trim().toLowerCase();
+  return Boolean(encoding) && encoding !== "identity";
 }
 
 /** Requests that may be repeated without doing something twice. */
