@@ -37,14 +37,23 @@ describe("local Hub server", () => {
 
   it("serves resolve with Range, Content-Range and the headers the client reads", async () => {
     const sha = hub.admin.repo("org/m")!.branches.main!;
+    // LFS files: a 302 carrying the Hub's headers, to a signed URL on the CDN host…
+    const hop = await fetch(`${hub.url}/org/m/resolve/main/model.safetensors`, { headers: { Range: "bytes=10-19" }, redirect: "manual" });
+    expect(hop.status).toBe(302);
+    expect(hop.headers.get("location")).toMatch(new RegExp(`^${hub.cdnUrl}/repos/[0-9a-f]{64}/model.safetensors\\?Expires=\\d+&Signature=`));
+    expect(hop.headers.get("x-repo-commit")).toBe(sha);
+    expect(hop.headers.get("x-linked-size")).toBe("1000");
+    const sha256 = createHash("sha256").update(weights).digest("hex");
+    expect(hop.headers.get("x-linked-etag")).toBe(`"${sha256}"`);
+    // …which serves the range without the token (fetch drops it across origins) but not a forged URL.
     const res = await fetch(`${hub.url}/org/m/resolve/main/model.safetensors`, { headers: { Range: "bytes=10-19" } });
+    expect(res.url.startsWith(hub.cdnUrl)).toBe(true);
     expect(res.status).toBe(206);
     expect(res.headers.get("content-range")).toBe("bytes 10-19/1000");
-    expect(res.headers.get("x-repo-commit")).toBe(sha);
-    expect(res.headers.get("x-linked-size")).toBe("1000");
-    const sha256 = createHash("sha256").update(weights).digest("hex");
-    expect(res.headers.get("x-linked-etag")).toBe(`"${sha256}"`);
+    expect(res.headers.get("etag")).toBe(`"${sha256}"`);
     expect(res.headers.get("accept-ranges")).toBe("bytes");
+    const forged = hop.headers.get("location")!.replace(/Signature=[0-9a-f]/, "Signature=x");
+    expect((await fetch(forged)).status).toBe(403);
     expect(new Uint8Array(await res.arrayBuffer())).toEqual(weights.subarray(10, 20));
     const bad = await fetch(`${hub.url}/org/m/resolve/main/model.safetensors`, { headers: { Range: "bytes=2000-" } });
     expect(bad.status).toBe(416);
