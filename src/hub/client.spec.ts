@@ -86,7 +86,7 @@ describe("retries", () => {
 
 describe("token hygiene", () => {
   it("keeps the token out of error messages and serialised errors/clients", async () => {
-    fx.hub.admin.injectFault({ path: "/api/models/org/aligned", status: 401, body: JSON.stringify({ error: "Invalid credentials" }) });
+    fx.hub.admin.injectFault({ path: "/api/models/org/aligned", status: 401, headers: { "X-Error-Message": "Invalid credentials in Authorization header" }, body: JSON.stringify({ error: "Invalid credentials in Authorization header" }) });
     const err = await rejectionOf<Error>(getModelInfo({ client: fx.client, repo: "org/aligned" }));
     expect(err).toBeInstanceOf(HubAuthError);
     expect(err.message).toMatch(/org\/aligned/);

@@ -38,12 +38,22 @@ export interface HubClientOptions {
   retry?: RetryOptions;
   /** Injectable for tests. */
   sleep?: (ms: number) => Promise<void>;
-  /** Use the Xet protocol for uploads. Default false (basic LFS). */
+  /**
+   * Offer the Xet protocol for uploads, as @huggingface/hub does by default. Default true; the
+   * library falls back to LFS (basic or multipart) when the Hub's batch answer is not "xet".
+   * `false` (or HF_HUB_DISABLE_XET=1 in the environment) is the escape hatch: plain LFS only.
+   */
   useXet?: boolean;
   /** Responses up to this size are buffered and checked for truncation. Default 16 MiB. */
   bufferLimitBytes?: number;
   /** Called on each retry (for logs; the URL never contains the token). */
   onRetry?: (event: RetryEvent) => void;
+}
+
+/** What the Hub says about a failure in headers (huggingface_hub's hf_raise_for_status reads the same two). */
+export interface HubErrorHeaders {
+  code?: string;
+  message?: string;
 }
 
 export interface RetryEvent {
@@ -71,8 +81,8 @@ export interface HubClient {
   readonly streamingFetch: typeof fetch;
   readonly sleep: (ms: number) => Promise<void>;
   readonly stats: HubStats;
-  /** X-Error-Code of recent failed responses, by URL (see errors.ts). */
-  readonly errorCodes: Map<string, string>;
+  /** X-Error-Code / X-Error-Message of recent failed responses, by URL (see errors.ts). */
+  readonly errorHeaders: Map<string, HubErrorHeaders>;
   /** `{ accessToken, hubUrl, fetch }` to spread into @huggingface/hub calls. */
   credentials(): { accessToken?: string; hubUrl: string; fetch: typeof fetch };
   /** Authorization header for our own REST calls. */
@@ -93,7 +103,7 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
     maxRateLimitWaitMs: options.retry?.maxRateLimitWaitMs ?? 300_000,
   };
   const stats: HubStats = { requests: 0, retries: 0, bytesReceived: 0 };
-  const errorCodes = new Map<string, string>();
+  const errorHeaders = new Map<string, HubErrorHeaders>();
   // The token lives only in this closure.
   const token = options.token;
   const bufferLimit = options.bufferLimitBytes ?? 16 * 1024 * 1024;
@@ -130,10 +140,12 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
           continue;
         }
         if (!res.ok) {
-          const code = res.headers.get("x-error-code");
-          if (code) {
-            if (errorCodes.size > 200) errorCodes.clear();
-            errorCodes.set(res.url || url, code);
+          // The library's HubApiError keeps no headers; errors.ts needs these two to type the error.
+          const code = res.headers.get("x-error-code") ?? undefined;
+          const message = res.headers.get("x-error-message") ?? undefined;
+          if (code || message) {
+            if (errorHeaders.size > 200) errorHeaders.clear();
+            errorHeaders.set(res.url || url, { code, message });
           }
           return res;
         }
@@ -182,12 +194,13 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
 
   const client: HubClient = {
     hubUrl,
-    useXet: options.useXet ?? false,
+    // HF_HUB_DISABLE_XET is huggingface_hub's switch for the same thing.
+    useXet: options.useXet ?? !/^(1|true|yes|on)$/i.test(process.env.HF_HUB_DISABLE_XET ?? ""),
     fetch: make(true),
     streamingFetch: make(false),
     sleep,
     stats,
-    errorCodes,
+    errorHeaders,
     hasToken: Boolean(token),
     credentials() {
       return { ...(token ? { accessToken: token } : {}), hubUrl, fetch: client.fetch };

@@ -269,8 +269,11 @@ describe("postBotComment", () => {
     expect(first).toMatchObject({ posted: true, createdThread: true });
     const { summary } = await readSearchReport(reportPath);
     const result = renderResultComment({ theta1: { id: theta1 }, rows: summary.rows, chosenAlpha: 0.3, model: { repo: `${BOT}/thread-ExPO` }, requestId: "r1" });
+    hub.admin.clearRequests();
     const second = await postBotComment({ client, repo: theta1, comment: result });
     expect(second).toMatchObject({ posted: true, createdThread: false });
+    // One listing per post: the thread found for the duplicate check is the one commented on.
+    expect(hub.admin.requests.filter((r) => r.method === "GET" && r.path.startsWith(`/api/models/${theta1}/discussions?`))).toHaveLength(1);
     const threads = hub.admin.discussions(theta1);
     expect(threads).toHaveLength(1);
     expect(threads[0]).toMatchObject({ title: BOT_DISCUSSION_TITLE, author: BOT });
