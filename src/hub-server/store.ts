@@ -255,7 +255,9 @@ export class HubStore {
       likes: 0,
     };
     this.repos.set(id, repo);
+    // Part of creating the repo: listeners hear of the creation, not of this commit.
     this.commit(repo, {
+      silent: true,
       branch: "main",
       title: "initial commit",
       description: "",
@@ -271,7 +273,7 @@ export class HubStore {
   /** Applies changes (path → file, or null to delete) on top of a branch; returns the new commit. */
   commit(
     repo: RepoState,
-    input: { branch: string; title: string; description: string; author: string; changes: Record<string, StoredFile | null> },
+    input: { branch: string; title: string; description: string; author: string; changes: Record<string, StoredFile | null>; silent?: boolean },
   ): Commit {
     const parentOid = repo.branches[input.branch];
     const parent = parentOid ? repo.commits[parentOid] : undefined;
@@ -291,7 +293,7 @@ export class HubStore {
     repo.commits[oid] = commit;
     repo.branches[input.branch] = oid;
     this.save(repo);
-    for (const listener of this.commitListeners) listener(repo, input.branch, parentOid ?? null, commit);
+    if (!input.silent) for (const listener of this.commitListeners) listener(repo, input.branch, parentOid ?? null, commit);
     return commit;
   }
 

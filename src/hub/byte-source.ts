@@ -10,7 +10,7 @@
 import { downloadFile, type FileDownloadInfoOutput } from "@huggingface/hub";
 import type { ByteSource } from "../safetensors/byte-source.js";
 import type { HubClient } from "./client.js";
-import { resolveUrl } from "./resolve-url.js";
+import { encodeRepoPath, resolveUrl } from "./resolve-url.js";
 import { HubNotFoundError, HubTransferError, toHubError } from "./errors.js";
 
 export interface HubByteSourceParams {
@@ -61,7 +61,7 @@ export class HubByteSource implements ByteSource {
         downloadInfo = { size, etag: etag ?? "", url: this.name };
       } else this.requests++;
       try {
-        const blob = await downloadFile({ ...client.credentials(), repo, path, revision, xet: false, downloadInfo });
+        const blob = await downloadFile({ ...client.credentials(), repo, path: encodeRepoPath(path), revision, xet: false, downloadInfo });
         if (!blob) throw new HubNotFoundError(`range read: ${repo}${revision ? `@${revision}` : ""} has no file "${path}"`, { status: 404, ctx: this.ctx(), code: "EntryNotFound" });
         return blob;
       } catch (err) {

@@ -5,6 +5,14 @@
  * names with spaces, `#` or `?` reach the right file.
  */
 export function resolveUrl(params: { hubUrl: string; repo: string; revision?: string; path: string }): string {
-  const path = params.path.split("/").map(encodeURIComponent).join("/");
-  return `${params.hubUrl}/${params.repo}/resolve/${encodeURIComponent(params.revision ?? "main")}/${path}`;
+  return `${params.hubUrl}/${params.repo}/resolve/${encodeURIComponent(params.revision ?? "main")}/${encodeRepoPath(params.path)}`;
+}
+
+/**
+ * A repo file path with each segment percent-encoded. @huggingface/hub's fileDownloadInfo
+ * pastes `path` into its URL as given, so a name with `#`, `?` or a space would lose its tail;
+ * pass it this instead.
+ */
+export function encodeRepoPath(path: string): string {
+  return path.split("/").map(encodeURIComponent).join("/");
 }
