@@ -207,7 +207,7 @@ describe("local Hub webhooks: scopes, main's head, moves", () => {
       expect(received.filter((r) => r.path === "/content").map((r) => r.body.event.scope)).toEqual(["repo.content"]);
       // The old name now answers 307 to the new one.
       const moved = await fetch(`${hub.url}/api/models/org/fresh?expand=sha`, { redirect: "manual" });
-      expect([moved.status, moved.headers.get("location")]).toEqual([307, `${hub.url}/api/models/org/renamed?expand=sha`]);
+      expect([moved.status, moved.headers.get("location")]).toEqual([307, "/api/models/org/renamed?expand=sha"]);
     } finally {
       await new Promise((r) => receiver.close(r));
     }

@@ -145,11 +145,13 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
           return;
         }
         if (err instanceof RepoMoved) {
-          // The same URL under the new name, query kept, as the Hub's 307 for a renamed repo.
+          // The same path under the new name, query kept: the Hub's 307 for a renamed repo.
           const target = new URL(ctx.url.toString());
           // Repo ids are URL-safe ([A-Za-z0-9._-]), so the first occurrence in the path is the repo.
           target.pathname = ctx.url.pathname.replace(err.from, err.to);
-          redirect(ctx, 307, `${ctx.base}${target.pathname}${target.search}`);
+          // Relative, as the Hub sends it (huggingface_hub's file_download.py follows only
+          // relative redirects for this reason: "useful in case of a renamed repository").
+          redirect(ctx, 307, `${target.pathname}${target.search}`);
         } else if (err instanceof HttpError) sendError(ctx, err);
         else sendError(ctx, new HttpError(500, `Internal error: ${err instanceof Error ? err.message : String(err)}`));
       });
