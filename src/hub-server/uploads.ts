@@ -83,7 +83,8 @@ export async function handleLfsBatch(core: HubCore, sessions: UploadSessions, ct
 /** `PUT /__lfs/upload/{oid}?size=`: the whole object, streamed to disk and checked against oid and size. */
 export async function handleLfsUpload(core: HubCore, ctx: Ctx, oid: string): Promise<void> {
   if (!/^[0-9a-f]{64}$/.test(oid)) throw new HttpError(400, `Invalid oid ${oid}`);
-  const expectedSize = Number(ctx.url.searchParams.get("size"));
+  const sizeParam = ctx.url.searchParams.get("size");
+  const expectedSize = sizeParam === null ? NaN : Number(sizeParam);
   const tmp = core.store.incomingPath();
   const got = await streamBodyToFile(ctx.req, tmp, Number.isFinite(expectedSize) ? expectedSize : Number.MAX_SAFE_INTEGER);
   if (got.sha256 !== oid || (Number.isFinite(expectedSize) && got.size !== expectedSize)) {
