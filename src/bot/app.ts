@@ -127,6 +127,7 @@ export function createExpoApp(deps: ExpoAppDeps): ExpoApp {
             secret: config.hubWebhookSecret,
             onCandidate: intake,
             onError: (err) => log.error({ err: errorMessage(err) }, "Hub webhook processing failed"),
+            log,
           }),
         );
       } else {

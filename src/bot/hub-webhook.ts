@@ -2,10 +2,13 @@
  * The Hugging Face webhook route, mounted with Probot's `addHandler`.
  *
  * The Hub sends a JSON POST with the shared secret in `X-Webhook-Secret`
- * (https://huggingface.co/docs/hub/webhooks). The secret is compared in constant time
- * (SHA-256 of both sides, then `timingSafeEqual`, so neither the value nor its length leaks);
- * a missing header is 401, a wrong one 403. A good request is answered 202 at once and worked
- * on afterwards: the Hub does not wait for precheck or dispatch.
+ * (https://huggingface.co/docs/hub/webhooks); a webhook URL may instead carry it as
+ * `?secret=` (the Hub docs' alternative for receivers that cannot read headers). The secret
+ * is compared in constant time (SHA-256 of both sides, then `timingSafeEqual`, so neither the
+ * value nor its length leaks); a missing secret is 401, a wrong one 403. A good request is
+ * answered 202 at once and worked on afterwards: the Hub does not wait for precheck or
+ * dispatch. The log line of each delivery names the payload's `webhook.version` (the project
+ * reads version 3) and says so when another one arrives.
  *
  * The Hub sends no delivery id; the SHA-256 of the body stands in for one (a replay from the
  * webhook's activity tab is byte-identical).
@@ -19,7 +22,12 @@ export interface HubWebhookPayload {
   repo: { type: string; name: string; id?: string; private?: boolean; headSha?: string; tags?: string[]; owner?: { id: string } };
   updatedRefs?: Array<{ ref: string; oldSha: string | null; newSha: string | null }>;
   webhook?: { id: string; version: number };
+  /** On a `repo`/`move` event: where the repo went (`repo.name` is its old name). */
+  movedTo?: { name: string; owner?: { id: string } };
 }
+
+/** The payload version this route was written against (huggingface_hub `_webhooks_payload.py`). */
+export const HUB_WEBHOOK_VERSION = 3;
 
 const MAX_BODY = 1024 * 1024;
 
@@ -42,11 +50,14 @@ export function candidateFromHubPayload(p: HubWebhookPayload, deliveryId?: strin
   if (scope.startsWith("repo.config")) return null;
   if (p.updatedRefs && p.updatedRefs.length > 0 && !p.updatedRefs.some((r) => r.ref === "refs/heads/main" && r.newSha)) return null;
   if (p.repo.private) return null;
+  // A renamed repo is requested under its new name: the old one only redirects now.
+  const moved = scope === "repo" && p.event.action === "move" && typeof p.movedTo?.name === "string" ? p.movedTo.name : undefined;
+  const theta1 = moved ?? p.repo.name;
   return {
     source: "hub-webhook",
-    theta1: p.repo.name,
+    theta1,
     theta1Revision: typeof p.repo.headSha === "string" && /^[0-9a-f]{40}$/.test(p.repo.headSha) ? p.repo.headSha : undefined,
-    requester: `hub:${p.repo.name.split("/")[0]}`,
+    requester: `hub:${theta1.split("/")[0]}`,
     deliveryId,
   };
 }
@@ -80,6 +91,17 @@ export interface HubRouteOptions {
   /** Called after the 202 is sent; errors are the callee's to log. */
   onCandidate: (candidate: RequestCandidate) => Promise<unknown>;
   onError?: (err: unknown) => void;
+  /** Where each delivery is logged (scope, action, repo, webhook version); nothing secret is passed. */
+  log?: { info(fields: Record<string, unknown>, msg: string): void; warn(fields: Record<string, unknown>, msg: string): void };
+}
+
+/** The secret of a delivery: the header, else the `?secret=` query parameter; undefined when neither. */
+function givenSecret(req: IncomingMessage): string | string[] | undefined {
+  const header = req.headers["x-webhook-secret"];
+  if (header !== undefined && header !== "") return header;
+  const query = new URL(req.url ?? "/", "http://localhost").searchParams.getAll("secret");
+  if (query.length === 0 || query[0] === "") return undefined;
+  return query.length === 1 ? query[0] : query;
 }
 
 /** A Probot `Handler`: returns true when it answered the request. */
@@ -91,8 +113,8 @@ export function hubWebhookHandler(options: HubRouteOptions): (req: IncomingMessa
       res.setHeader("allow", "POST");
       return send(res, 405, "POST only");
     }
-    const given = req.headers["x-webhook-secret"];
-    if (given === undefined || given === "") return send(res, 401, "missing X-Webhook-Secret");
+    const given = givenSecret(req);
+    if (given === undefined) return send(res, 401, "missing X-Webhook-Secret");
     if (Array.isArray(given) || !secretMatches(given, options.secret)) return send(res, 403, "wrong X-Webhook-Secret");
     let body: Buffer;
     try {
@@ -109,6 +131,10 @@ export function hubWebhookHandler(options: HubRouteOptions): (req: IncomingMessa
     const deliveryId = `hub:${createHash("sha256").update(body).digest("hex")}`;
     const candidate = candidateFromHubPayload(payload, deliveryId);
     send(res, 202, candidate ? "accepted" : "ignored");
+    const version = payload?.webhook?.version;
+    const fields = { version: version ?? null, scope: payload?.event?.scope, action: payload?.event?.action, repo: payload?.repo?.name, movedTo: payload?.movedTo?.name, accepted: Boolean(candidate) };
+    if (version === HUB_WEBHOOK_VERSION) options.log?.info(fields, `Hub webhook v${version}`);
+    else options.log?.warn(fields, `Hub webhook of version ${String(version ?? "unknown")}; this route reads v${HUB_WEBHOOK_VERSION}`);
     if (candidate) {
       setImmediate(() => {
         options.onCandidate(candidate).catch((err) => options.onError?.(err));

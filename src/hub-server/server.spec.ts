@@ -37,14 +37,23 @@ describe("local Hub server", () => {
 
   it("serves resolve with Range, Content-Range and the headers the client reads", async () => {
     const sha = hub.admin.repo("org/m")!.branches.main!;
+    // LFS files: a 302 carrying the Hub's headers, to a signed URL on the CDN host…
+    const hop = await fetch(`${hub.url}/org/m/resolve/main/model.safetensors`, { headers: { Range: "bytes=10-19" }, redirect: "manual" });
+    expect(hop.status).toBe(302);
+    expect(hop.headers.get("location")).toMatch(new RegExp(`^${hub.cdnUrl}/repos/[0-9a-f]{64}/model.safetensors\\?Expires=\\d+&Signature=`));
+    expect(hop.headers.get("x-repo-commit")).toBe(sha);
+    expect(hop.headers.get("x-linked-size")).toBe("1000");
+    const sha256 = createHash("sha256").update(weights).digest("hex");
+    expect(hop.headers.get("x-linked-etag")).toBe(`"${sha256}"`);
+    // …which serves the range without the token (fetch drops it across origins) but not a forged URL.
     const res = await fetch(`${hub.url}/org/m/resolve/main/model.safetensors`, { headers: { Range: "bytes=10-19" } });
+    expect(res.url.startsWith(hub.cdnUrl)).toBe(true);
     expect(res.status).toBe(206);
     expect(res.headers.get("content-range")).toBe("bytes 10-19/1000");
-    expect(res.headers.get("x-repo-commit")).toBe(sha);
-    expect(res.headers.get("x-linked-size")).toBe("1000");
-    const sha256 = createHash("sha256").update(weights).digest("hex");
-    expect(res.headers.get("x-linked-etag")).toBe(`"${sha256}"`);
+    expect(res.headers.get("etag")).toBe(`"${sha256}"`);
     expect(res.headers.get("accept-ranges")).toBe("bytes");
+    const forged = hop.headers.get("location")!.replace(/Signature=[0-9a-f]/, "Signature=x");
+    expect((await fetch(forged)).status).toBe(403);
     expect(new Uint8Array(await res.arrayBuffer())).toEqual(weights.subarray(10, 20));
     const bad = await fetch(`${hub.url}/org/m/resolve/main/model.safetensors`, { headers: { Range: "bytes=2000-" } });
     expect(bad.status).toBe(416);
@@ -162,5 +171,91 @@ describe("local Hub webhooks", () => {
     } finally {
       await new Promise((r) => receiver.close(r));
     }
+  });
+});
+
+describe("local Hub webhooks: scopes, main's head, moves", () => {
+  it("sends repo, repo.content and discussion events to hooks subscribed to them, with main's head sha", async () => {
+    const { createServer } = await import("node:http");
+    const received: Array<{ path: string; body: any }> = [];
+    const receiver = createServer((req, res) => {
+      let text = "";
+      req.on("data", (c) => (text += c));
+      req.on("end", () => {
+        received.push({ path: req.url ?? "", body: JSON.parse(text) });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
+    try {
+      hub.admin.addWebhook({ url: `${base}/all?secret=s` });
+      hub.admin.addWebhook({ url: `${base}/content`, scopes: ["repo.content"] });
+      const main = hub.admin.repo("org/m")!.branches.main!;
+      const devSha = hub.admin.commit("org/m", { "dev.txt": "x" }, { branch: "dev" });
+      hub.admin.createRepo("org/fresh");
+      hub.admin.renameRepo("org/fresh", "org/renamed");
+      const d = await fetch(`${hub.url}/api/models/org/m/discussions`, { method: "POST", headers: { Authorization: "Bearer hf_x", "Content-Type": "application/json" }, body: JSON.stringify({ title: "Hello there", description: "hi" }) });
+      expect(d.status).toBe(200);
+      await hub.admin.webhooksSettled();
+      const all = received.filter((r) => r.path === "/all?secret=s").map((r) => r.body);
+      expect(all.map((b) => `${b.event.scope}/${b.event.action}`)).toEqual(["repo.content/update", "repo/create", "repo/move", "discussion/create"]);
+      // A push to dev: updatedRefs names dev, but headSha is main's head, as on the Hub.
+      expect(all[0]).toMatchObject({ repo: { name: "org/m", headSha: main }, updatedRefs: [{ ref: "refs/heads/dev", newSha: devSha }], webhook: { version: 3 } });
+      expect(all[2]).toMatchObject({ repo: { name: "org/fresh" }, movedTo: { name: "org/renamed" } });
+      expect(all[3]).toMatchObject({ repo: { name: "org/m" }, discussion: { num: 1, title: "Hello there", isPullRequest: false } });
+      expect(received.filter((r) => r.path === "/content").map((r) => r.body.event.scope)).toEqual(["repo.content"]);
+      // The old name now answers 307 to the new one.
+      const moved = await fetch(`${hub.url}/api/models/org/fresh?expand=sha`, { redirect: "manual" });
+      expect([moved.status, moved.headers.get("location")]).toEqual([307, "/api/models/org/renamed?expand=sha"]);
+    } finally {
+      await new Promise((r) => receiver.close(r));
+    }
+  });
+});
+
+describe("local Hub compression and listings", () => {
+  it("gzips or brotlis JSON when asked, with the compressed Content-Length; never a range", async () => {
+    const { request } = await import("node:http");
+    const raw = (path: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; bytes: number }>((resolve, reject) => {
+        const req = request(`${hub.url}${path}`, { headers }, (res) => {
+          let bytes = 0;
+          res.on("data", (c: Buffer) => (bytes += c.length));
+          res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, bytes }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    const gz = await raw("/api/models/org/m", { "Accept-Encoding": "gzip" });
+    expect(gz.headers["content-encoding"]).toBe("gzip");
+    expect(Number(gz.headers["content-length"])).toBe(gz.bytes);
+    expect((await raw("/api/models/org/m", { "Accept-Encoding": "gzip, br" })).headers["content-encoding"]).toBe("br");
+    expect((await raw("/api/models/org/m", {})).headers["content-encoding"]).toBeUndefined();
+    expect((await raw("/org/m/resolve/main/config.json", { "Accept-Encoding": "gzip", Range: "bytes=0-3" })).headers["content-encoding"]).toBeUndefined();
+    const off = await startLocalHub({ realHub: false });
+    try {
+      off.admin.createRepo("org/m", { files: { "model.safetensors": weights } });
+      const plain = await fetch(`${off.url}/api/models/org/m`);
+      expect(plain.headers.get("content-encoding")).toBeNull();
+      expect((await fetch(`${off.url}/org/m/resolve/main/model.safetensors`, { redirect: "manual" })).status).toBe(200);
+    } finally {
+      await off.close();
+    }
+  });
+
+  it("sorts model listings by sort/direction (descending unless direction=1)", async () => {
+    // Apart in time (dates have millisecond resolution), and with ids in the other order.
+    const tick = () => new Promise((r) => setTimeout(r, 5));
+    hub.admin.createRepo("b/first", {});
+    await tick();
+    hub.admin.createRepo("a/second", {});
+    await tick();
+    hub.admin.commit("b/first", { "x.txt": "newer" });
+    const ids = async (q: string) => ((await (await fetch(`${hub.url}/api/models?${q}`)).json()) as { id: string }[]).map((m) => m.id);
+    expect((await ids("sort=lastModified")).slice(0, 2)).toEqual(["b/first", "a/second"]);
+    expect((await ids("sort=lastModified&direction=1")).slice(-2)).toEqual(["a/second", "b/first"]);
+    expect((await ids("sort=createdAt")).slice(0, 2)).toEqual(["a/second", "b/first"]);
+    expect((await fetch(`${hub.url}/api/models?sort=nonsense`)).status).toBe(400);
   });
 });

@@ -7,7 +7,7 @@
  * sha1 like git's; `main` is a branch pointing at one of them.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileSync, renameSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
@@ -65,6 +65,8 @@ export interface RepoState {
   discussions: Discussion[];
   downloads: number;
   likes: number;
+  /** Names this repo had before renames; they answer 307 to the current one. */
+  movedFrom?: string[];
 }
 
 /** The `.gitattributes` the Hub puts in a new model repo (abridged to the common patterns). */
@@ -144,6 +146,28 @@ export class HubStore {
     return this.repos.get(id);
   }
 
+  /** The current name of a repo renamed away from `id`, if any (following chains of renames). */
+  movedTo(id: string): string | undefined {
+    if (this.repos.has(id)) return undefined;
+    for (const repo of this.repos.values()) if (repo.movedFrom?.includes(id)) return repo.id;
+    return undefined;
+  }
+
+  /** Renames a repo: its state moves to the new name, the old one is remembered for redirects. */
+  rename(from: string, to: string): RepoState {
+    const repo = this.repos.get(from);
+    if (!repo) throw new Error(`no repo ${from}`);
+    if (this.repos.has(to)) throw new Error(`repo ${to} exists`);
+    const [owner, name] = from.split("/");
+    repo.id = to;
+    repo.movedFrom = [...(repo.movedFrom ?? []).filter((n) => n !== to), from];
+    this.repos.delete(from);
+    this.repos.set(to, repo);
+    this.save(repo);
+    rmSync(join(this.dir, "repos", owner!, `${name}.json`), { force: true });
+    return repo;
+  }
+
   all(): RepoState[] {
     return [...this.repos.values()];
   }
@@ -155,6 +179,18 @@ export class HubStore {
 
   hasBlob(sha256: string): boolean {
     return /^[0-9a-f]{64}$/.test(sha256) && existsSync(this.blobPath(sha256));
+  }
+
+  /** A fresh path under `incoming/` for an upload being streamed to disk. */
+  incomingPath(): string {
+    return join(this.dir, "incoming", randomBytes(12).toString("hex"));
+  }
+
+  /** Moves a fully received and verified file into the blob store under its sha256. */
+  adoptBlob(tmpPath: string, sha256: string): void {
+    const path = this.blobPath(sha256);
+    if (existsSync(path)) rmSync(tmpPath, { force: true });
+    else renameSync(tmpPath, path);
   }
 
   putBlob(data: Uint8Array): string {
@@ -219,7 +255,9 @@ export class HubStore {
       likes: 0,
     };
     this.repos.set(id, repo);
+    // Part of creating the repo: listeners hear of the creation, not of this commit.
     this.commit(repo, {
+      silent: true,
       branch: "main",
       title: "initial commit",
       description: "",
@@ -235,7 +273,7 @@ export class HubStore {
   /** Applies changes (path → file, or null to delete) on top of a branch; returns the new commit. */
   commit(
     repo: RepoState,
-    input: { branch: string; title: string; description: string; author: string; changes: Record<string, StoredFile | null> },
+    input: { branch: string; title: string; description: string; author: string; changes: Record<string, StoredFile | null>; silent?: boolean },
   ): Commit {
     const parentOid = repo.branches[input.branch];
     const parent = parentOid ? repo.commits[parentOid] : undefined;
@@ -255,7 +293,7 @@ export class HubStore {
     repo.commits[oid] = commit;
     repo.branches[input.branch] = oid;
     this.save(repo);
-    for (const listener of this.commitListeners) listener(repo, input.branch, parentOid ?? null, commit);
+    if (!input.silent) for (const listener of this.commitListeners) listener(repo, input.branch, parentOid ?? null, commit);
     return commit;
   }
 

@@ -10,6 +10,7 @@
 import { downloadFile, type FileDownloadInfoOutput } from "@huggingface/hub";
 import type { ByteSource } from "../safetensors/byte-source.js";
 import type { HubClient } from "./client.js";
+import { encodeRepoPath, resolveUrl } from "./resolve-url.js";
 import { HubNotFoundError, HubTransferError, toHubError } from "./errors.js";
 
 export interface HubByteSourceParams {
@@ -40,7 +41,7 @@ export class HubByteSource implements ByteSource {
   private cache: { offset: number; data: Uint8Array } | null = null;
 
   constructor(private readonly params: HubByteSourceParams) {
-    this.name = `${params.client.hubUrl}/${params.repo}/resolve/${params.revision ?? "main"}/${params.path}`;
+    this.name = resolveUrl({ hubUrl: params.client.hubUrl, repo: params.repo, revision: params.revision, path: params.path });
   }
 
   private ctx() {
@@ -57,15 +58,14 @@ export class HubByteSource implements ByteSource {
       }
       let downloadInfo: FileDownloadInfoOutput | undefined;
       if (size !== undefined) {
-        const rev = encodeURIComponent(revision ?? "main");
-        downloadInfo = { size, etag: etag ?? "", url: `${client.hubUrl}/${repo}/resolve/${rev}/${path}` };
+        downloadInfo = { size, etag: etag ?? "", url: this.name };
       } else this.requests++;
       try {
-        const blob = await downloadFile({ ...client.credentials(), repo, path, revision, xet: false, downloadInfo });
+        const blob = await downloadFile({ ...client.credentials(), repo, path: encodeRepoPath(path), revision, xet: false, downloadInfo });
         if (!blob) throw new HubNotFoundError(`range read: ${repo}${revision ? `@${revision}` : ""} has no file "${path}"`, { status: 404, ctx: this.ctx(), code: "EntryNotFound" });
         return blob;
       } catch (err) {
-        throw toHubError(err, this.ctx(), client.errorCodes);
+        throw toHubError(err, this.ctx(), client.errorHeaders);
       }
     })().catch((err: unknown) => {
       this.blob = null;
@@ -98,7 +98,7 @@ export class HubByteSource implements ByteSource {
       this.requests++;
       data = new Uint8Array(await blob.slice(offset, offset + fetchLength).arrayBuffer());
     } catch (err) {
-      throw toHubError(err, this.ctx(), this.params.client.errorCodes);
+      throw toHubError(err, this.ctx(), this.params.client.errorHeaders);
     }
     if (data.byteLength !== fetchLength) {
       throw new HubTransferError(`range read: ${this.params.repo} file "${this.params.path}": got ${data.byteLength} bytes for [${offset}, ${offset + fetchLength}), expected ${fetchLength}`, { ctx: this.ctx() });

@@ -1,4 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { brotliCompressSync, gzipSync } from "node:zlib";
 import { createHubClient, rateLimitDelayMs } from "./client.js";
 import { getModelInfo } from "./model-info.js";
 import { readTextFile } from "./read-file.js";
@@ -83,11 +86,47 @@ describe("retries", () => {
 
 describe("token hygiene", () => {
   it("keeps the token out of error messages and serialised errors/clients", async () => {
-    fx.hub.admin.injectFault({ path: "/api/models/org/aligned", status: 401, body: JSON.stringify({ error: "Invalid credentials" }) });
+    fx.hub.admin.injectFault({ path: "/api/models/org/aligned", status: 401, headers: { "X-Error-Message": "Invalid credentials in Authorization header" }, body: JSON.stringify({ error: "Invalid credentials in Authorization header" }) });
     const err = await rejectionOf<Error>(getModelInfo({ client: fx.client, repo: "org/aligned" }));
     expect(err).toBeInstanceOf(HubAuthError);
     expect(err.message).toMatch(/org\/aligned/);
     const dump = `${err.message} ${err.stack} ${JSON.stringify(err)} ${JSON.stringify(fx.client)} ${String((err as { cause?: Error }).cause?.message)}`;
     expect(dump).not.toContain(TOKEN);
   });
+});
+
+describe("compressed answers", () => {
+  // A server that compresses the way CDNs in front of the Hub do: Content-Length is the size of
+  // the compressed body (RFC 9110 §8.6), not of what fetch hands over after decoding.
+  async function compressingServer(encoding: "gzip" | "br", body: string) {
+    const server = createServer((req, res) => {
+      const data = encoding === "gzip" ? gzipSync(body) : brotliCompressSync(Buffer.from(body));
+      res.writeHead(200, { "Content-Type": "application/json", "Content-Encoding": encoding, "Content-Length": data.byteLength, Vary: "Accept-Encoding" });
+      res.end(data);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  for (const encoding of ["gzip", "br"] as const) {
+    it(`reads a ${encoding} model-info answer whose Content-Length is the compressed size`, async () => {
+      // Repetitive JSON compresses well, so the decoded body is far longer than Content-Length.
+      const info = { _id: "x", id: "org/zipped", modelId: "org/zipped", sha: "a".repeat(40), tags: Array.from({ length: 200 }, (_, i) => `tag-${i}`), private: false };
+      const server = await compressingServer(encoding, JSON.stringify(info));
+      try {
+        const retries: string[] = [];
+        const client = createHubClient({ hubUrl: server.url, sleep: async () => {}, onRetry: (e) => retries.push(e.reason) });
+        const got = await getModelInfo({ client, repo: "org/zipped" });
+        expect(got.sha).toBe("a".repeat(40));
+        expect(got.tags).toHaveLength(200);
+        expect(retries).toEqual([]);
+        // The buffered copy describes the bytes it holds.
+        const res = await client.fetch(`${server.url}/api/models/org/zipped`);
+        expect(res.headers.get("content-encoding")).toBeNull();
+        expect(Number(res.headers.get("content-length"))).toBe(JSON.stringify(info).length);
+      } finally {
+        await server.close();
+      }
+    });
+  }
 });

@@ -10,7 +10,9 @@
  * - 500/502/503/504 and connection failures: exponential backoff with jitter, only for
  *   requests that are safe to repeat (GET/HEAD/PUT, preupload, LFS batch/verify); never for a
  *   commit or a discussion post, which could otherwise happen twice.
- * - a ranged or small response whose body arrives short (connection cut) is re-requested.
+ * - a ranged or small response whose body arrives short (connection cut) is re-requested. A
+ *   compressed body (Content-Encoding gzip/br) is read decoded; its Content-Length is the
+ *   compressed size, so only fetch's own check of the received bytes applies to it.
  * After `maxRetries` the last response goes back to the caller and becomes a typed error
  * (errors.ts). `sleep` is injectable so tests run in milliseconds.
  */
@@ -36,12 +38,22 @@ export interface HubClientOptions {
   retry?: RetryOptions;
   /** Injectable for tests. */
   sleep?: (ms: number) => Promise<void>;
-  /** Use the Xet protocol for uploads. Default false (basic LFS). */
+  /**
+   * Offer the Xet protocol for uploads, as @huggingface/hub does by default. Default true; the
+   * library falls back to LFS (basic or multipart) when the Hub's batch answer is not "xet".
+   * `false` (or HF_HUB_DISABLE_XET=1 in the environment) is the escape hatch: plain LFS only.
+   */
   useXet?: boolean;
   /** Responses up to this size are buffered and checked for truncation. Default 16 MiB. */
   bufferLimitBytes?: number;
   /** Called on each retry (for logs; the URL never contains the token). */
   onRetry?: (event: RetryEvent) => void;
+}
+
+/** What the Hub says about a failure in headers (huggingface_hub's hf_raise_for_status reads the same two). */
+export interface HubErrorHeaders {
+  code?: string;
+  message?: string;
 }
 
 export interface RetryEvent {
@@ -69,8 +81,8 @@ export interface HubClient {
   readonly streamingFetch: typeof fetch;
   readonly sleep: (ms: number) => Promise<void>;
   readonly stats: HubStats;
-  /** X-Error-Code of recent failed responses, by URL (see errors.ts). */
-  readonly errorCodes: Map<string, string>;
+  /** X-Error-Code / X-Error-Message of recent failed responses, by URL (see errors.ts). */
+  readonly errorHeaders: Map<string, HubErrorHeaders>;
   /** `{ accessToken, hubUrl, fetch }` to spread into @huggingface/hub calls. */
   credentials(): { accessToken?: string; hubUrl: string; fetch: typeof fetch };
   /** Authorization header for our own REST calls. */
@@ -91,7 +103,7 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
     maxRateLimitWaitMs: options.retry?.maxRateLimitWaitMs ?? 300_000,
   };
   const stats: HubStats = { requests: 0, retries: 0, bytesReceived: 0 };
-  const errorCodes = new Map<string, string>();
+  const errorHeaders = new Map<string, HubErrorHeaders>();
   // The token lives only in this closure.
   const token = options.token;
   const bufferLimit = options.bufferLimitBytes ?? 16 * 1024 * 1024;
@@ -128,10 +140,12 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
           continue;
         }
         if (!res.ok) {
-          const code = res.headers.get("x-error-code");
-          if (code) {
-            if (errorCodes.size > 200) errorCodes.clear();
-            errorCodes.set(res.url || url, code);
+          // The library's HubApiError keeps no headers; errors.ts needs these two to type the error.
+          const code = res.headers.get("x-error-code") ?? undefined;
+          const message = res.headers.get("x-error-message") ?? undefined;
+          if (code || message) {
+            if (errorHeaders.size > 200) errorHeaders.clear();
+            errorHeaders.set(res.url || url, { code, message });
           }
           return res;
         }
@@ -147,13 +161,24 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
           await backoff(attempt, `body cut short: ${(err as Error).message}`);
           continue;
         }
-        if (Number.isFinite(length) && data.byteLength !== length) {
+        // Under Content-Encoding (gzip, br…) Content-Length is the size of the compressed body,
+        // which fetch has already decoded: the two cannot be compared. A cut connection still
+        // shows, as fetch errors the body when fewer than Content-Length bytes arrive.
+        const encoded = isContentEncoded(res.headers);
+        if (!encoded && Number.isFinite(length) && data.byteLength !== length) {
           if (last || !safeToRepeat) throw new TypeError(`terminated: body of ${url} was ${data.byteLength} bytes, expected ${length}`);
           await backoff(attempt, `body cut short (${data.byteLength}/${length} bytes)`);
           continue;
         }
         stats.bytesReceived += data.byteLength;
-        const copy = new Response(data, { status: res.status, statusText: res.statusText, headers: res.headers });
+        // The copy carries decoded bytes, so its headers must not claim an encoding or the
+        // compressed length (a consumer reading Content-Length would otherwise see the wrong size).
+        const headers = new Headers(res.headers);
+        if (encoded) {
+          headers.delete("content-encoding");
+          headers.set("content-length", String(data.byteLength));
+        }
+        const copy = new Response(data, { status: res.status, statusText: res.statusText, headers });
         Object.defineProperty(copy, "url", { value: res.url || url });
         return copy;
       }
@@ -169,12 +194,13 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
 
   const client: HubClient = {
     hubUrl,
-    useXet: options.useXet ?? false,
+    // HF_HUB_DISABLE_XET is huggingface_hub's switch for the same thing.
+    useXet: options.useXet ?? !/^(1|true|yes|on)$/i.test(process.env.HF_HUB_DISABLE_XET ?? ""),
     fetch: make(true),
     streamingFetch: make(false),
     sleep,
     stats,
-    errorCodes,
+    errorHeaders,
     hasToken: Boolean(token),
     credentials() {
       return { ...(token ? { accessToken: token } : {}), hubUrl, fetch: client.fetch };
@@ -186,6 +212,12 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
   // Keep the token out of util.inspect / JSON of the client.
   Object.defineProperty(client, "toJSON", { value: () => ({ hubUrl, hasToken: Boolean(token) }), enumerable: false });
   return client;
+}
+
+/** Whether the body was sent compressed (fetch decodes it; Content-Length is then the compressed size). */
+function isContentEncoded(headers: Headers): boolean {
+  const encoding = headers.get("content-encoding")?.trim().toLowerCase();
+  return Boolean(encoding) && encoding !== "identity";
 }
 
 /** Requests that may be repeated without doing something twice. */

@@ -100,3 +100,38 @@ describe("commitFiles (preupload → LFS basic transfer → NDJSON commit)", () 
     await expect(getTokenUser({ client: fx.anon })).rejects.toThrow(HubAuthError);
   });
 });
+
+describe("Xet", () => {
+  it("is offered by default and falls back to LFS when the Hub answers basic; useXet:false offers plain LFS only", async () => {
+    expect(fx.client.useXet).toBe(true);
+    await createModelRepo({ client: fx.client, repo: "expo-bot/xet" });
+    const weights = tinyModel(7);
+    await commitFiles({ client: fx.client, repo: "expo-bot/xet", title: "weights", files: [{ path: "model.safetensors", content: { bytes: weights } }] });
+    const batches = () => fx.hub.admin.requests.filter((r) => r.path.endsWith("/info/lfs/objects/batch"));
+    expect(batches().at(-1)!.transfers).toContain("xet");
+    const file = await openHubSafetensors({ client: fx.client, repo: "expo-bot/xet", path: "model.safetensors" });
+    expect(await file.readTensor("model.norm.weight")).toEqual(f32([8], 9));
+    await commitFiles({ client: fx.client, repo: "expo-bot/xet", title: "more", files: [{ path: "b.safetensors", content: { bytes: tinyModel(8) } }], useXet: false });
+    expect(batches().at(-1)!.transfers).toEqual(["basic", "multipart"]);
+  });
+});
+
+describe("multipart LFS", () => {
+  it("uploads an object bigger than the Hub's chunk size in parts, streamed to disk, and reads it back", async () => {
+    const hub = await startFixture({ multipartChunkSize: 64 * 1024 });
+    try {
+      const big = new Uint8Array(200 * 1024).map((_, i) => (i * 31) % 251);
+      await createModelRepo({ client: hub.client, repo: "expo-bot/big" });
+      await commitFiles({ client: hub.client, repo: "expo-bot/big", title: "big", files: [{ path: "weights.bin", content: { bytes: big } }] });
+      const parts = hub.hub.admin.requests.filter((r) => r.method === "PUT" && r.path.startsWith("/__lfs/multipart/"));
+      expect(parts).toHaveLength(4);
+      expect(hub.hub.admin.requests.some((r) => r.method === "POST" && /\/__lfs\/multipart\/[0-9a-f]+\/complete$/.test(r.path) && r.status === 200)).toBe(true);
+      const files = await listRepoFiles({ client: hub.client, repo: "expo-bot/big" });
+      expect(files.find((f) => f.path === "weights.bin")).toMatchObject({ size: big.byteLength });
+      const res = await hub.client.fetch(`${hub.hub.url}/expo-bot/big/resolve/main/weights.bin`, { headers: { Range: "bytes=100000-100009" } });
+      expect(new Uint8Array(await res.arrayBuffer())).toEqual(big.subarray(100_000, 100_010));
+    } finally {
+      await hub.hub.close();
+    }
+  });
+});

@@ -29,7 +29,7 @@ export interface CommitFilesParams {
   deletes?: string[];
   /** Fail (HTTP 412) if the branch moved past this commit since it was read. */
   parentCommit?: string;
-  /** Overrides the client's `useXet` (default false). */
+  /** Overrides the client's `useXet` (default true: Xet where the Hub offers it, else LFS). */
   useXet?: boolean;
 }
 
@@ -62,7 +62,7 @@ export async function commitFiles(params: CommitFilesParams): Promise<CommitFile
     if (!out) throw new Error("commit returned no result");
     return { commitOid: out.commit.oid, commitUrl: out.commit.url };
   } catch (err) {
-    throw toHubError(err, ctx, client.errorCodes);
+    throw toHubError(err, ctx, client.errorHeaders);
   }
 }
 

@@ -23,7 +23,7 @@ export async function createModelRepo(params: { client: HubClient; repo: string;
     const out = await createRepo({ ...creds, accessToken: creds.accessToken, repo: { type: "model", name: repo }, private: params.private, license: params.license });
     return { repo, url: out.repoUrl, created: true };
   } catch (err) {
-    const typed = toHubError(err, ctx, client.errorCodes);
+    const typed = toHubError(err, ctx, client.errorHeaders);
     if (typed instanceof HubConflictError && params.existOk) return { repo, url: `${client.hubUrl}/${repo}`, created: false };
     throw typed;
   }

@@ -80,6 +80,6 @@ export async function discussionsRequest<T>(client: HubClient, url: string, ctx:
     if (!res.ok) throw await apiErrorFrom(res);
     return (await res.json()) as T;
   } catch (err) {
-    throw toHubError(err, ctx, client.errorCodes);
+    throw toHubError(err, ctx, client.errorHeaders);
   }
 }

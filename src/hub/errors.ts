@@ -10,6 +10,7 @@
 import { HubApiError, InvalidApiResponseFormatError, SafetensorParseError } from "@huggingface/hub";
 import { UserError } from "../util/errors.js";
 import { SafetensorsError } from "../safetensors/header.js";
+import type { HubErrorHeaders } from "./client.js";
 
 export interface HubErrorContext {
   /** What was being done, e.g. "model info", "download". */
@@ -117,11 +118,43 @@ function serverMessage(err: HubApiError): string {
 }
 
 /**
- * Converts anything thrown while talking to the Hub into a typed error. `errorCodes` maps a
- * response URL to the X-Error-Code the Hub sent with it (recorded by the client's fetch, since
- * the library's HubApiError keeps no headers).
+ * huggingface_hub's REPO_API_REGEX (utils/_http.py): a repo API call or a file resolve. A 401
+ * there is what the Hub answers for a missing repo as well as for a private one.
  */
-export function toHubError(err: unknown, ctx: HubErrorContext, errorCodes?: Map<string, string>): Error {
+const REPO_API_PATH = /^\/api\/(models|datasets|spaces)\/.+|^\/.+\/resolve\/.+/;
+/** The one 401 message that means the token itself is bad (hf_raise_for_status excludes it). */
+const BAD_TOKEN_MESSAGE = "Invalid credentials in Authorization header";
+
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Whether a refused discussions call means the repo's community tab is off. The Hub says so in
+ * its message; the exact words have changed over time, so this looks for "disabled" (or "not
+ * enabled", "turned off") together with discussions, on a discussions URL or in the message.
+ */
+export function isDiscussionsDisabled(status: number, url: string, message: string): boolean {
+  if (status !== 403 && status !== 400 && status !== 401) return false;
+  if (!/disabled|not enabled|turned off/i.test(message)) return false;
+  return /discussion|community/i.test(message) || /\/discussions(\/|$)/.test(pathOf(url));
+}
+
+/**
+ * Converts anything thrown while talking to the Hub into a typed error. `errorHeaders` maps a
+ * response URL to the X-Error-Code / X-Error-Message the Hub sent with it (recorded by the
+ * client's fetch, since the library's HubApiError keeps no headers).
+ *
+ * The order follows huggingface_hub's `hf_raise_for_status` (utils/_http.py), so an ambiguous
+ * answer is read the way the Python client reads it: RevisionNotFound, EntryNotFound,
+ * GatedRepo, "Access to this resource is disabled.", then RepoNotFound — which includes a 401
+ * on a repo API or resolve URL unless the message says the token is bad — then 400, 403…
+ */
+export function toHubError(err: unknown, ctx: HubErrorContext, errorHeaders?: Map<string, HubErrorHeaders>): Error {
   if (err instanceof HubError || err instanceof SafetensorsError) return err;
   const target = describeTarget(ctx);
   if (err instanceof SafetensorParseError) {
@@ -131,24 +164,33 @@ export function toHubError(err: unknown, ctx: HubErrorContext, errorCodes?: Map<
   }
   if (err instanceof HubApiError) {
     const status = err.statusCode;
-    const code = errorCodes?.get(err.url);
-    const said = serverMessage(err);
+    const headers = errorHeaders?.get(err.url);
+    const code = headers?.code;
+    const said = serverMessage(err) || headers?.message || "";
     const detail = said ? ` The Hub said: "${said}".` : "";
     const init = { status, ctx, code, cause: err };
-    const gated = code === "GatedRepo" || /restricted|gated|authorized list/i.test(said);
+    const write = /commit|create|upload|comment|discussion/.test(ctx.op);
+    if (code === "RevisionNotFound") return new HubNotFoundError(`${ctx.op}: ${target}: revision not found.${detail}`, init);
+    if (code === "EntryNotFound") return new HubNotFoundError(`${ctx.op}: ${target}: file not found.${detail}`, init);
+    if (code === "GatedRepo" || ((status === 401 || status === 403) && /restricted|gated|authorized list/i.test(said))) {
+      return new HubGatedError(`${ctx.op}: ${target} is gated and ${status === 401 ? "no token was given" : "this token has not been granted access"}; accept the model's conditions on the Hub with the account whose token the bot uses.${detail}`, init);
+    }
+    if (said === "Access to this resource is disabled." || headers?.message === "Access to this resource is disabled.") {
+      return new HubNotFoundError(`${ctx.op}: ${target} has been disabled on the Hub.${detail}`, init);
+    }
+    if (isDiscussionsDisabled(status, err.url, said)) return new HubDiscussionsDisabledError(`${ctx.op}: ${target} has discussions disabled.${detail}`, init);
+    const badToken = headers?.message === BAD_TOKEN_MESSAGE || said === BAD_TOKEN_MESSAGE;
+    if (code === "RepoNotFound" || (status === 401 && !badToken && REPO_API_PATH.test(pathOf(err.url)))) {
+      return new HubNotFoundError(`${ctx.op}: ${target} not found (or private and not visible ${status === 401 ? "without a valid token" : "to this token"}).${detail}`, init);
+    }
     if (status === 401 || status === 403) {
-      if (gated) return new HubGatedError(`${ctx.op}: ${target} is gated and ${status === 401 ? "no token was given" : "this token has not been granted access"}; accept the model's conditions on the Hub with the account whose token the bot uses.${detail}`, init);
-      if (/discussions are disabled/i.test(said)) return new HubDiscussionsDisabledError(`${ctx.op}: ${target} has discussions disabled.${detail}`, init);
-      if (code === "RepoNotFound") return new HubNotFoundError(`${ctx.op}: ${target} not found (or private and not visible without a valid token).${detail}`, init);
-      return new HubAuthError(`${ctx.op}: the Hub refused access to ${target} (HTTP ${status}); check that a token is set and has ${ctx.op.match(/commit|create|upload|comment|discussion/) ? "write" : "read"} access.${detail}`, init);
+      return new HubAuthError(`${ctx.op}: the Hub refused access to ${target} (HTTP ${status}); check that a token is set and has ${write ? "write" : "read"} access.${detail}`, init);
     }
-    if (status === 404) {
-      const what = code === "EntryNotFound" ? "file not found" : code === "RevisionNotFound" ? "revision not found" : "not found (or private and not visible to this token)";
-      return new HubNotFoundError(`${ctx.op}: ${target}: ${what}.${detail}`, init);
-    }
+    if (status === 404) return new HubNotFoundError(`${ctx.op}: ${target}: not found (or private and not visible to this token).${detail}`, init);
     if (status === 409) return new HubConflictError(`${ctx.op}: ${target}: conflict (HTTP 409).${detail}`, init);
     if (status === 429) return new HubRateLimitError(`${ctx.op}: ${target}: still rate-limited by the Hub (HTTP 429) after retrying; try again later.${detail}`, init);
     if (status >= 500) return new HubServerError(`${ctx.op}: ${target}: the Hub failed with HTTP ${status} after retrying.${detail}`, init);
+    if (status === 400) return new HubError(`${ctx.op}: ${target}: bad request (HTTP 400).${detail}`, init);
     return new HubError(`${ctx.op}: ${target}: HTTP ${status}.${detail}`, init);
   }
   if (err instanceof InvalidApiResponseFormatError) {

@@ -18,8 +18,16 @@ export async function findDiscussion(params: { client: HubClient; repo: string; 
  * Posts `comment` to the author's thread with this title, creating the thread (with the
  * comment as its description) when there is none. Returns the thread and whether it was new.
  */
-export async function postToThread(params: { client: HubClient; repo: string; author: string; title: string; comment: string }): Promise<{ discussion: DiscussionSummary; created: boolean }> {
-  const existing = await findDiscussion(params);
+export async function postToThread(params: {
+  client: HubClient;
+  repo: string;
+  author: string;
+  title: string;
+  comment: string;
+  /** The thread as a findDiscussion just found it (null: none), so one post lists discussions once. */
+  existing?: DiscussionSummary | null;
+}): Promise<{ discussion: DiscussionSummary; created: boolean }> {
+  const existing = params.existing !== undefined ? params.existing : await findDiscussion(params);
   if (existing) {
     await commentDiscussion({ client: params.client, repo: params.repo, num: existing.num, comment: params.comment });
     return { discussion: existing, created: false };

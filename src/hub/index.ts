@@ -4,7 +4,8 @@
  * retry, sleep, useXet })`, and throws the typed errors of errors.ts. See docs/hub.md.
  */
 export { createHubClient, rateLimitDelayMs } from "./client.js";
-export type { HubClient, HubClientOptions, RetryOptions, RetryEvent, HubStats } from "./client.js";
+export type { HubClient, HubClientOptions, RetryOptions, RetryEvent, HubStats, HubErrorHeaders } from "./client.js";
+export { resolveUrl } from "./resolve-url.js";
 export * from "./errors.js";
 export { parseRepoRef, looksLikeRepoRef, formatRepoRef, type RepoRef } from "./repo-ref.js";
 export { getModelInfo, type HubModelInfo } from "./model-info.js";

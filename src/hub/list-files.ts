@@ -28,7 +28,7 @@ export async function listRepoFiles(params: { client: HubClient; repo: string; r
       out.push(entry);
     }
   } catch (err) {
-    throw toHubError(err, { op: "list files", repo, revision, path }, client.errorCodes);
+    throw toHubError(err, { op: "list files", repo, revision, path }, client.errorHeaders);
   }
   return out;
 }

@@ -30,7 +30,7 @@ export async function listModelsByTag(params: { client: HubClient; tags: string[
       out.push({ repo: m.name, sha: m.sha, tags: m.tags ?? [], private: m.private, gated: m.gated, lastModified: m.updatedAt });
     }
   } catch (err) {
-    throw toHubError(err, { op: `list models tagged ${params.tags.join(", ")}` }, client.errorCodes);
+    throw toHubError(err, { op: `list models tagged ${params.tags.join(", ")}` }, client.errorHeaders);
   }
   return out;
 }

@@ -66,6 +66,6 @@ export async function getModelInfo(params: { client: HubClient; repo: string; re
       lastModified: info.updatedAt,
     };
   } catch (err) {
-    throw toHubError(err, { op: "model info", repo, revision }, client.errorCodes);
+    throw toHubError(err, { op: "model info", repo, revision }, client.errorHeaders);
   }
 }

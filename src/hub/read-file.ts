@@ -1,6 +1,7 @@
 /** Reading small repo files (config.json, tokenizer.json, README.md) as text or JSON. */
 import { downloadFile } from "@huggingface/hub";
 import type { HubClient } from "./client.js";
+import { encodeRepoPath, resolveUrl } from "./resolve-url.js";
 import { HubError, HubNotFoundError, toHubError } from "./errors.js";
 
 export interface ReadFileParams {
@@ -21,13 +22,13 @@ export async function readTextFile(params: ReadFileParams): Promise<string | nul
   const ctx = { op: "read file", repo, revision, path };
   try {
     const downloadInfo =
-      params.size !== undefined ? { size: params.size, etag: "", url: `${client.hubUrl}/${repo}/resolve/${encodeURIComponent(revision ?? "main")}/${path}` } : undefined;
-    const blob = await downloadFile({ ...client.credentials(), repo, path, revision, xet: false, downloadInfo });
+      params.size !== undefined ? { size: params.size, etag: "", url: resolveUrl({ hubUrl: client.hubUrl, repo, revision, path }) } : undefined;
+    const blob = await downloadFile({ ...client.credentials(), repo, path: encodeRepoPath(path), revision, xet: false, downloadInfo });
     if (!blob) return null;
     if (blob.size > maxBytes) throw new HubError(`read file: ${repo} file "${path}" is ${blob.size} bytes, over the ${maxBytes}-byte limit for small files`, { ctx });
     return await blob.text();
   } catch (err) {
-    throw toHubError(err, ctx, client.errorCodes);
+    throw toHubError(err, ctx, client.errorHeaders);
   }
 }
 

@@ -26,7 +26,7 @@ export async function safetensorsMetadata(params: { client: HubClient; repo: str
     if (err instanceof Error && /does not seem to contain safetensors weights/.test(err.message)) {
       throw new HubNotFoundError(`safetensors metadata: ${repo}${revision ? `@${revision}` : ""} has no model.safetensors or model.safetensors.index.json`, { status: 404, ctx: { op: "safetensors metadata", repo, revision } });
     }
-    throw toHubError(err, { op: "safetensors metadata", repo, revision, path }, client.errorCodes);
+    throw toHubError(err, { op: "safetensors metadata", repo, revision, path }, client.errorHeaders);
   }
 }
 

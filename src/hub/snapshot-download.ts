@@ -19,6 +19,7 @@ import { dirname, join, resolve, sep } from "node:path";
 import { writeFileAtomic } from "../util/atomic.js";
 import { Progress } from "../util/progress.js";
 import type { HubClient } from "./client.js";
+import { resolveUrl } from "./resolve-url.js";
 import { apiErrorFrom, HubError, HubTransferError, toHubError } from "./errors.js";
 import { listRepoFiles, type HubFileEntry } from "./list-files.js";
 import { getModelInfo } from "./model-info.js";
@@ -162,12 +163,9 @@ async function downloadOne(params: SnapshotDownloadParams, commit: string, entry
     if (resumedFrom < 0) resumedFrom = have;
     try {
       if (have < entry.size) {
-        const url = `${client.hubUrl}/${repo}/resolve/${commit}/${entry.path.split("/").map(encodeURIComponent).join("/")}`;
+        const url = resolveUrl({ hubUrl: client.hubUrl, repo, revision: commit, path: entry.path });
         const res = await client.streamingFetch(url, { headers: { ...client.authHeaders(), ...(have > 0 ? { Range: `bytes=${have}-` } : {}) } });
-        if (!res.ok) {
-          if (res.headers.get("x-error-code")) client.errorCodes.set(res.url || url, res.headers.get("x-error-code")!);
-          throw await apiErrorFrom(res);
-        }
+        if (!res.ok) throw await apiErrorFrom(res);
         if (have > 0 && res.status !== 206) {
           // The server ignored the range: start over.
           await rm(partial, { force: true });
@@ -199,7 +197,7 @@ async function downloadOne(params: SnapshotDownloadParams, commit: string, entry
       params.onProgress?.({ path: entry.path, bytes: entry.size, fileSize: entry.size, done: true });
       return { bytes: received, resumedFrom };
     } catch (err) {
-      const typed = toHubError(err, ctx, client.errorCodes);
+      const typed = toHubError(err, ctx, client.errorHeaders);
       const transient = typed instanceof HubTransferError || (err instanceof Error && /terminated|aborted|ECONNRESET|socket|premature/i.test(`${err.message} ${String((err as { cause?: unknown }).cause ?? "")}`));
       if (!transient || attempt >= maxAttempts) {
         throw typed instanceof HubError ? typed : new HubTransferError(`snapshot download: ${repo}@${commit} file "${entry.path}": ${(err as Error).message}`, { ctx, cause: err });

@@ -11,6 +11,6 @@ export async function getTokenUser(params: { client: HubClient }): Promise<{ nam
     const me = await whoAmI({ ...creds, accessToken: creds.accessToken });
     return { name: me.name, type: me.type };
   } catch (err) {
-    throw toHubError(err, { op: "who am I" }, client.errorCodes);
+    throw toHubError(err, { op: "who am I" }, client.errorHeaders);
   }
 }

@@ -44,8 +44,10 @@ export async function postBotComment(params: PostCommentParams): Promise<PostCom
   try {
     const author = params.author ?? (await getTokenUser({ client })).name;
     const marker = parseCommentMarker(comment);
+    // Listed once per post: the thread found here is the one postToThread comments on.
+    let existing: Awaited<ReturnType<typeof findDiscussion>> | undefined;
     if ((params.dedupe ?? true) && marker?.requestId) {
-      const existing = await findDiscussion({ client, repo, author, title });
+      existing = await findDiscussion({ client, repo, author, title });
       if (existing) {
         const thread = await getDiscussion({ client, repo, num: existing.num });
         const duplicate = thread.comments.some((c) => {
@@ -55,7 +57,7 @@ export async function postBotComment(params: PostCommentParams): Promise<PostCom
         if (duplicate) return { posted: false, reason: "duplicate", discussion: { num: existing.num, url: existing.url } };
       }
     }
-    const out = await postToThread({ client, repo, author, title, comment });
+    const out = await postToThread({ client, repo, author, title, comment, existing });
     return { posted: true, discussion: { num: out.discussion.num, url: out.discussion.url }, createdThread: out.created };
   } catch (err) {
     if (err instanceof HubDiscussionsDisabledError) {

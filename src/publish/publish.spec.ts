@@ -4,7 +4,7 @@
 import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createHubClient, readTextFile, type HubClient } from "../hub/index.js";
 import { startLocalHub, type LocalHub } from "../hub-server/index.js";
 import { writeTinyModel } from "../synthetic/tiny-model.js";
@@ -158,6 +158,8 @@ describe("publishModel", () => {
     await writeTinyModel({ dir, hiddenSize: 16, intermediateSize: 32, layers: 2, heads: 2, kvHeads: 1, shards: 3, seed: 99 });
     hub.admin.injectFault({ path: "/__lfs/upload/", method: "PUT", status: 503, count: 1 });
     await expect(publishModel(params(theta1, theta0, { modelDir: dir }))).rejects.toThrow();
+    // The other uploads of the broken run are still streaming when it rejects: let them land.
+    await vi.waitFor(() => expect(hub.admin.requests.filter((r) => r.method === "PUT" && r.status === 0)).toEqual([]));
     const okFirst = hub.admin.requests.filter((r) => r.method === "PUT" && r.path.startsWith("/__lfs/upload/") && r.status === 200).map((r) => r.path);
     hub.admin.clearRequests();
     const result = await publishModel(params(theta1, theta0, { modelDir: dir }));
@@ -267,8 +269,11 @@ describe("postBotComment", () => {
     expect(first).toMatchObject({ posted: true, createdThread: true });
     const { summary } = await readSearchReport(reportPath);
     const result = renderResultComment({ theta1: { id: theta1 }, rows: summary.rows, chosenAlpha: 0.3, model: { repo: `${BOT}/thread-ExPO` }, requestId: "r1" });
+    hub.admin.clearRequests();
     const second = await postBotComment({ client, repo: theta1, comment: result });
     expect(second).toMatchObject({ posted: true, createdThread: false });
+    // One listing per post: the thread found for the duplicate check is the one commented on.
+    expect(hub.admin.requests.filter((r) => r.method === "GET" && r.path.startsWith(`/api/models/${theta1}/discussions?`))).toHaveLength(1);
     const threads = hub.admin.discussions(theta1);
     expect(threads).toHaveLength(1);
     expect(threads[0]).toMatchObject({ title: BOT_DISCUSSION_TITLE, author: BOT });

@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import { assertRealSecret } from "../../src/bot/config.js";
 import { buildBot } from "../../src/bot/start.js";
 import { classifyJobs } from "../../src/bot/dispatch.js";
-import { candidateFromHubPayload, secretMatches } from "../../src/bot/hub-webhook.js";
+import { candidateFromHubPayload, hubWebhookHandler, secretMatches } from "../../src/bot/hub-webhook.js";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { parseExpoCommand, parseIssueForm, readCardRequest, requestIdInTitle, requestIdOf, requestKey } from "../../src/bot/request.js";
 import { readZipEntry, writeZip } from "../../src/bot/zip.js";
 import { parseResults, validateResults } from "../../src/job/results.js";
@@ -77,6 +79,44 @@ describe("Hub webhook payloads", () => {
     expect(candidateFromHubPayload({ ...p, repo: { ...p.repo, type: "dataset" } })).toBeNull();
     expect(candidateFromHubPayload({ ...p, event: { action: "delete", scope: "repo" } })).toBeNull();
     expect(candidateFromHubPayload({ ...p, updatedRefs: [{ ref: "refs/pr/3", oldSha: null, newSha: SHA0 }] })).toBeNull();
+  });
+});
+
+describe("Hub webhook route", () => {
+  it("follows movedTo of a move event: the request is for the repo's new name", () => {
+    const p = hubPayload("alice/old-name", SHA1);
+    const moved = candidateFromHubPayload({ ...p, event: { action: "move", scope: "repo" }, movedTo: { name: "alice/new-name", owner: { id: "61d2000c3c2083e1c08af22d" } } });
+    expect(moved).toMatchObject({ theta1: "alice/new-name", theta1Revision: SHA1, requester: "hub:alice" });
+  });
+
+  it("takes the secret from the header or ?secret=, and logs the payload's webhook version", async () => {
+    const lines: Array<{ level: string; fields: Record<string, unknown>; msg: string }> = [];
+    const log = { info: (fields: Record<string, unknown>, msg: string) => lines.push({ level: "info", fields, msg }), warn: (fields: Record<string, unknown>, msg: string) => lines.push({ level: "warn", fields, msg }) };
+    const candidates: unknown[] = [];
+    const handler = hubWebhookHandler({ path: "/hook", secret: "the-shared-secret", onCandidate: async (c) => candidates.push(c), log });
+    const server = createServer(async (req, res) => {
+      if (!(await handler(req, res))) res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    try {
+      const body = JSON.stringify(hubPayload("alice/chat-dpo", SHA1));
+      expect((await fetch(`${base}?secret=the-shared-secret`, { method: "POST", body })).status).toBe(202);
+      expect((await fetch(`${base}?secret=wrong`, { method: "POST", body })).status).toBe(403);
+      expect((await fetch(`${base}?secret=`, { method: "POST", body })).status).toBe(401);
+      expect((await fetch(`${base}?secret=a&secret=b`, { method: "POST", body })).status).toBe(403);
+      expect((await fetch(base, { method: "POST", headers: { "x-webhook-secret": "the-shared-secret" }, body })).status).toBe(202);
+      expect((await fetch(base, { method: "POST", headers: { "x-webhook-secret": "the-shared-secret" }, body: JSON.stringify({ ...hubPayload("alice/chat-dpo", SHA1), webhook: { id: "w", version: 4 } }) })).status).toBe(202);
+      expect(lines.map((l) => [l.level, l.fields.version])).toEqual([
+        ["info", 3],
+        ["info", 3],
+        ["warn", 4],
+      ]);
+      expect(lines[2]!.msg).toMatch(/version 4.*reads v3/);
+      expect(JSON.stringify(lines)).not.toContain("the-shared-secret");
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 
