@@ -38,6 +38,10 @@ export interface BotConfig {
   hubCommentsForGitHubRequests: boolean;
   /** Automatic retries of a run the infrastructure failed. */
   maxInfraRetries: number;
+  /** The Hub's base URL (`HF_ENDPOINT`): a run's published URL must be on it. */
+  hubUrl: string;
+  /** A dispatch that left no run after this long (ms) is dispatched again at reconciliation. */
+  lostDispatchMs: number;
 }
 
 export const DEFAULTS = {
@@ -51,6 +55,8 @@ export const DEFAULTS = {
   quotaGlobal: 20,
   maxParams: 15e9,
   maxInfraRetries: 1,
+  hubUrl: "https://huggingface.co",
+  lostDispatchMs: 10 * 60_000,
 } as const;
 
 /** Secrets no deployment may run with: empty, Probot's silent default, or obvious placeholders. */
@@ -96,6 +102,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     maxParams: int(env, "EXPO_MAX_PARAMS", DEFAULTS.maxParams),
     hubCommentsForGitHubRequests: env.EXPO_HUB_COMMENTS_FOR_GITHUB !== "false",
     maxInfraRetries: int(env, "EXPO_MAX_INFRA_RETRIES", DEFAULTS.maxInfraRetries),
+    hubUrl: (env.HF_ENDPOINT || DEFAULTS.hubUrl).replace(/\/+$/, ""),
+    lostDispatchMs: int(env, "EXPO_LOST_DISPATCH_MINUTES", DEFAULTS.lostDispatchMs / 60_000) * 60_000,
   };
   return cfg;
 }
@@ -115,6 +123,8 @@ export function makeConfig(overrides: Partial<BotConfig> & { homeRepo: string })
     maxParams: DEFAULTS.maxParams,
     hubCommentsForGitHubRequests: true,
     maxInfraRetries: DEFAULTS.maxInfraRetries,
+    hubUrl: DEFAULTS.hubUrl,
+    lostDispatchMs: DEFAULTS.lostDispatchMs,
     ...overrides,
   };
 }
