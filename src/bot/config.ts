@@ -70,6 +70,10 @@ export function assertRealSecret(name: string, value: string | undefined): strin
   if (value === undefined || value.trim() === "") throw new UserError(`${name} is not set: generate one (e.g. \`openssl rand -hex 32\`) and set it in the app's settings and here`);
   if (WEAK_SECRETS.has(value.trim().toLowerCase())) throw new UserError(`${name} is a well-known placeholder value; set a random secret (e.g. \`openssl rand -hex 32\`)`);
   if (value.length < 16) throw new UserError(`${name} is too short (${value.length} characters); use at least 16 random characters`);
+  // Long but not random: one character repeated, a short pattern repeated, few distinct characters.
+  const distinct = new Set(value).size;
+  if (distinct < 6) throw new UserError(`${name} has only ${distinct} distinct characters; use a random secret (e.g. \`openssl rand -hex 32\`)`);
+  if (/^(.{1,8})\1+.{0,8}$/s.test(value)) throw new UserError(`${name} is a short pattern repeated; use a random secret (e.g. \`openssl rand -hex 32\`)`);
   return value;
 }
 

@@ -24,6 +24,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { ExpoResults } from "../job/results.js";
+import { scrubSecrets } from "../util/redact.js";
 import type { RequestRecord, RequestSource, RequestState, RunRef } from "./types.js";
 import { TERMINAL_STATES } from "./types.js";
 
@@ -421,6 +422,6 @@ export class Ledger {
   }
 
   private event(id: string, from: RequestState | null, to: RequestState, note: string | null): void {
-    this.db.prepare(`INSERT INTO events (request_id, at, from_state, to_state, note) VALUES (?, ?, ?, ?, ?)`).run(id, this.now(), from, to, note);
+    this.db.prepare(`INSERT INTO events (request_id, at, from_state, to_state, note) VALUES (?, ?, ?, ?, ?)`).run(id, this.now(), from, to, note === null ? null : scrubSecrets(note));
   }
 }

@@ -11,6 +11,9 @@
  * - the plot must be a file of that published repo (a relative path, or its `/resolve/` URL
  *   at the published commit on the same Hub); anything else is refused, not dropped, so the
  *   operator sees it.
+ *
+ * The problems name the field and what was expected, never the artifact's value: they are
+ * told to the requester, and a hostile value must not reach a comment that way either.
  */
 import type { ExpoResults } from "../job/results.js";
 import { isRepoId } from "./request.js";
@@ -29,30 +32,28 @@ const SHA_RE = /^[0-9a-f]{40}$/;
 /** `<θ1 name>-ExPO`, possibly with a licence prefix before and a disambiguating suffix after. */
 const OUTPUT_NAME_RE = /-ExPO(?:-[0-9a-f]{4,12})?$/;
 
-const show = (v: unknown) => JSON.stringify(typeof v === "string" ? v.slice(0, 120) : v);
-
 /** Returns the problems (each naming the field and the value); empty when the artifact answers this request. */
 export function checkResultsForRequest(p: ResultsCheckParams): string[] {
   const { results: x, request: r } = p;
   const hub = p.hubUrl.replace(/\/+$/, "");
   const errors: string[] = [];
-  if (x.requestId !== r.id) errors.push(`requestId is ${show(x.requestId)}, not ${r.id}`);
-  if (x.theta1.repo !== r.theta1 || x.theta1.sha !== r.theta1Sha) errors.push(`theta1 is ${show(`${x.theta1.repo}@${x.theta1.sha}`)}, not ${r.theta1}@${r.theta1Sha}`);
-  if (x.theta0.repo !== r.theta0 || x.theta0.sha !== r.theta0Sha) errors.push(`theta0 is ${show(`${x.theta0.repo}@${x.theta0.sha}`)}, not ${r.theta0}@${r.theta0Sha}`);
-  if (x.pinnedAlpha !== r.alpha) errors.push(`pinnedAlpha is ${show(x.pinnedAlpha)}, the request's is ${show(r.alpha)}`);
+  if (x.requestId !== r.id) errors.push(`requestId is not ${r.id}`);
+  if (x.theta1.repo !== r.theta1 || x.theta1.sha !== r.theta1Sha) errors.push(`theta1 is not ${r.theta1}@${r.theta1Sha}`);
+  if (x.theta0.repo !== r.theta0 || x.theta0.sha !== r.theta0Sha) errors.push(`theta0 is not ${r.theta0}@${r.theta0Sha}`);
+  if (x.pinnedAlpha !== r.alpha) errors.push(`pinnedAlpha is not the request's (${r.alpha === null ? "searched" : r.alpha})`);
   const pub = x.published;
   if (pub) {
     const [owner, name] = pub.repo.split("/");
-    if (!isRepoId(pub.repo) || !OUTPUT_NAME_RE.test(name ?? "")) errors.push(`published.repo ${show(pub.repo)} is not an ExPO output name (<name>-ExPO)`);
-    else if (p.namespace && owner !== p.namespace) errors.push(`published.repo ${show(pub.repo)} is not in the bot's namespace ${p.namespace}`);
-    if (!SHA_RE.test(pub.commit)) errors.push(`published.commit ${show(pub.commit)} is not a 40-hex commit sha`);
-    if (pub.url !== `${hub}/${pub.repo}`) errors.push(`published.url ${show(pub.url)} is not ${hub}/${pub.repo}`);
+    if (!isRepoId(pub.repo) || !OUTPUT_NAME_RE.test(name ?? "")) errors.push("published.repo is not an ExPO output name (OWNER/<name>-ExPO)");
+    else if (p.namespace && owner !== p.namespace) errors.push(`published.repo is not in the bot's namespace ${p.namespace}`);
+    if (!SHA_RE.test(pub.commit)) errors.push("published.commit is not a 40-hex commit sha");
+    if (pub.url !== `${hub}/${pub.repo}`) errors.push("published.url is not the published repository's page on the Hub");
   }
   if (x.plot !== null) {
     const inRepo = pub ? `${hub}/${pub.repo}/resolve/${pub.commit}/` : null;
     const relative = /^(?![a-z][a-z0-9+.-]*:)(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[\w./-]+$/i.test(x.plot);
     const absolute = inRepo !== null && x.plot.startsWith(inRepo) && /^[\w./-]+$/.test(x.plot.slice(inRepo.length)) && !x.plot.slice(inRepo.length).split("/").includes("..");
-    if (!(pub && (relative || absolute))) errors.push(`plot ${show(x.plot)} is not a file of the published repository`);
+    if (!(pub && (relative || absolute))) errors.push("plot is not a file of the published repository");
   }
   return errors;
 }

@@ -5,7 +5,8 @@
  * (see types.ts), so tests drive it with doubles and the lead's integration test drives it
  * with the local Hub and the in-process dispatcher.
  */
-import { errorMessage } from "../util/errors.js";
+import { errorMessage as rawErrorMessage } from "../util/errors.js";
+import { scrubSecrets } from "../util/redact.js";
 import { parseResults, ResultsError } from "../job/results.js";
 import type { BotConfig } from "./config.js";
 import { plainRenderer } from "./comments.js";
@@ -53,6 +54,9 @@ export type IntakeOutcome =
   | { status: "accepted"; request: RequestRecord };
 
 const DAY_MS = 24 * 3600_000;
+
+/** An error's message with any secret removed: these messages reach comments, the ledger and logs. */
+const errorMessage = (err: unknown): string => scrubSecrets(rawErrorMessage(err));
 /** Tries at ingesting one run before the requester is told it failed. */
 const MAX_INGEST_TRIES = 3;
 /** Tries at delivering one comment before it is given up (logged). */
