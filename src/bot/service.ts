@@ -527,7 +527,10 @@ export class ExpoService {
         }
         this.ledger.outboxDone(item.seq);
       } catch (err) {
-        this.log.warn({ request: id, target: item.target, err: errorMessage(err) }, "comment not delivered; will retry");
+        // An answer that will not change (discussions disabled on θ1) is not retried.
+        const permanent = (err as { permanent?: boolean }).permanent === true;
+        if (permanent) this.ledger.outboxDone(item.seq);
+        this.log.warn({ request: id, target: item.target, err: errorMessage(err) }, permanent ? "comment not delivered" : "comment not delivered; will retry");
       }
     }
   }

@@ -322,7 +322,8 @@ async function everyBoundary(setup: (w: World) => void, check: (world: World, re
     index < start ? [] : (["before", "after"] as const).filter((when) => when === "before" || !READ_ONLY.has(op)).map((when) => ({ op, index, when })),
   );
   const failures: string[] = [];
-  await pool(cases, 2, async (c) => {
+  // One bot at a time: the suite runs two test files at once on two cores; more would starve them.
+  await pool(cases, 1, async (c) => {
     try {
       const { world, request, events } = await life([{ index: c.index, when: c.when }], setup);
       check(world, request, events);
