@@ -3,6 +3,7 @@
  * Each command module exports `run(argv): Promise<number>` (the exit code).
  */
 import { UserError, errorMessage } from "./util/errors.js";
+import { scrubSecrets } from "./util/redact.js";
 
 interface CommandModule {
   run(argv: string[]): Promise<number>;
@@ -40,16 +41,16 @@ export async function main(argv: string[]): Promise<number> {
     return await (await command.load()).run(rest);
   } catch (err) {
     if (err instanceof UserError) {
-      console.error(`expo-bot ${name}: ${err.message}`);
+      console.error(scrubSecrets(`expo-bot ${name}: ${err.message}`));
       return err.exitCode;
     }
     // parseArgs errors are the user's too.
     if (err instanceof TypeError && (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`expo-bot ${name}: ${err.message}`);
+      console.error(scrubSecrets(`expo-bot ${name}: ${err.message}`));
       return 2;
     }
-    console.error(`expo-bot ${name}: internal error: ${errorMessage(err)}`);
-    if (process.env.EXPO_BOT_DEBUG) console.error(err);
+    console.error(scrubSecrets(`expo-bot ${name}: internal error: ${errorMessage(err)}`));
+    if (process.env.EXPO_BOT_DEBUG) console.error(scrubSecrets(String((err as Error)?.stack ?? err)));
     return 1;
   }
 }

@@ -2,11 +2,12 @@
  * A plain fallback `CommentRenderer`, used until (and wherever) the publishing module's
  * Handlebars templates are not wired. Every user-controlled string goes through `md`.
  */
+import { scrubSecrets } from "../util/redact.js";
 import type { CommentContext, CommentRenderer } from "./types.js";
 
 /** Escapes text for GitHub/Hub Markdown and HTML: no links, mentions, tags or tables sneak in. */
 export function md(text: string): string {
-  return text
+  return scrubSecrets(text)
     .replace(/[\\`*_{}[\]()#+!|<>~&]/g, (c) => `&#${c.charCodeAt(0)};`)
     .replace(/@/g, "@\u200b")
     .replace(/\r?\n/g, " ");

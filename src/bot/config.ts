@@ -38,6 +38,10 @@ export interface BotConfig {
   hubCommentsForGitHubRequests: boolean;
   /** Automatic retries of a run the infrastructure failed. */
   maxInfraRetries: number;
+  /** The Hub's base URL (`HF_ENDPOINT`): a run's published URL must be on it. */
+  hubUrl: string;
+  /** A dispatch that left no run after this long (ms) is dispatched again at reconciliation. */
+  lostDispatchMs: number;
 }
 
 export const DEFAULTS = {
@@ -51,6 +55,8 @@ export const DEFAULTS = {
   quotaGlobal: 20,
   maxParams: 15e9,
   maxInfraRetries: 1,
+  hubUrl: "https://huggingface.co",
+  lostDispatchMs: 10 * 60_000,
 } as const;
 
 /** Secrets no deployment may run with: empty, Probot's silent default, or obvious placeholders. */
@@ -64,6 +70,10 @@ export function assertRealSecret(name: string, value: string | undefined): strin
   if (value === undefined || value.trim() === "") throw new UserError(`${name} is not set: generate one (e.g. \`openssl rand -hex 32\`) and set it in the app's settings and here`);
   if (WEAK_SECRETS.has(value.trim().toLowerCase())) throw new UserError(`${name} is a well-known placeholder value; set a random secret (e.g. \`openssl rand -hex 32\`)`);
   if (value.length < 16) throw new UserError(`${name} is too short (${value.length} characters); use at least 16 random characters`);
+  // Long but not random: one character repeated, a short pattern repeated, few distinct characters.
+  const distinct = new Set(value).size;
+  if (distinct < 6) throw new UserError(`${name} has only ${distinct} distinct characters; use a random secret (e.g. \`openssl rand -hex 32\`)`);
+  if (/^(.{1,8})\1+.{0,8}$/s.test(value)) throw new UserError(`${name} is a short pattern repeated; use a random secret (e.g. \`openssl rand -hex 32\`)`);
   return value;
 }
 
@@ -96,6 +106,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     maxParams: int(env, "EXPO_MAX_PARAMS", DEFAULTS.maxParams),
     hubCommentsForGitHubRequests: env.EXPO_HUB_COMMENTS_FOR_GITHUB !== "false",
     maxInfraRetries: int(env, "EXPO_MAX_INFRA_RETRIES", DEFAULTS.maxInfraRetries),
+    hubUrl: (env.HF_ENDPOINT || DEFAULTS.hubUrl).replace(/\/+$/, ""),
+    lostDispatchMs: int(env, "EXPO_LOST_DISPATCH_MINUTES", DEFAULTS.lostDispatchMs / 60_000) * 60_000,
   };
   return cfg;
 }
@@ -115,6 +127,8 @@ export function makeConfig(overrides: Partial<BotConfig> & { homeRepo: string })
     maxParams: DEFAULTS.maxParams,
     hubCommentsForGitHubRequests: true,
     maxInfraRetries: DEFAULTS.maxInfraRetries,
+    hubUrl: DEFAULTS.hubUrl,
+    lostDispatchMs: DEFAULTS.lostDispatchMs,
     ...overrides,
   };
 }

@@ -47,6 +47,20 @@ export class GitHubIssues implements IssueTracker {
     await gh.request("PATCH /repos/{owner}/{repo}/issues/{issue_number}", { owner: this.owner, repo: this.repo, issue_number: issue, state: "closed", state_reason: reason });
   }
 
+  async findIssue(requestId: string): Promise<number | null> {
+    const gh = await this.octokit();
+    const { data } = await gh.request("GET /repos/{owner}/{repo}/issues", { owner: this.owner, repo: this.repo, labels: "expo-tracking", state: "all", sort: "created", direction: "desc", per_page: 100 });
+    const found = (data as Array<{ number: number; title: string; pull_request?: unknown }>).find((i) => !i.pull_request && i.title.endsWith(`(${requestId})`));
+    return found ? found.number : null;
+  }
+
+  async hasComment(issue: number, marker: string): Promise<boolean> {
+    const gh = await this.octokit();
+    // Newest last; a tracking issue carries a handful of bot comments, so the last 100 suffice.
+    const { data } = await gh.request("GET /repos/{owner}/{repo}/issues/{issue_number}/comments", { owner: this.owner, repo: this.repo, issue_number: issue, per_page: 100 });
+    return (data as Array<{ body?: string }>).some((c) => (c.body ?? "").includes(marker));
+  }
+
   async permission(login: string): Promise<string> {
     const gh = await this.octokit();
     const { data } = await gh.request("GET /repos/{owner}/{repo}/collaborators/{username}/permission", { owner: this.owner, repo: this.repo, username: login });

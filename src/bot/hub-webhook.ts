@@ -15,6 +15,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { isRepoId } from "./request.js";
 import type { RequestCandidate } from "./types.js";
 
 export interface HubWebhookPayload {
@@ -37,14 +38,59 @@ export function secretMatches(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+const SHA_RE = /^[0-9a-f]{40}$/;
+
 /**
- * Turns a Hub webhook payload into a request candidate, or null when the event cannot be a
- * request: not a model, not a repo event, a deletion, or a push that did not move `main`.
+ * Checks every field the bot reads against the documented payload
+ * (https://huggingface.co/docs/hub/webhooks): types, and `repo.name` as a Hub repo id — it
+ * becomes a path in Hub API URLs (with the bot's token) and the requester that quotas count,
+ * so `../`, `%2e`, extra slashes or a query string must never get through. Returns the
+ * problems, each naming the field; empty when the payload is usable.
+ */
+export function validateHubPayload(p: unknown): string[] {
+  const errors: string[] = [];
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  const optional = (v: unknown, ok: (x: unknown) => boolean, field: string, expected: string) => {
+    if (v !== undefined && v !== null && !ok(v)) errors.push(`${field}: expected ${expected}`);
+  };
+  const isStr = (v: unknown) => typeof v === "string";
+  if (!isObj(p)) return ["body: expected a JSON object"];
+  if (!isObj(p.event)) errors.push("event: expected {action, scope}");
+  else {
+    if (!isStr(p.event.action)) errors.push("event.action: expected a string");
+    if (!isStr(p.event.scope)) errors.push("event.scope: expected a string");
+  }
+  if (!isObj(p.repo)) errors.push("repo: expected an object");
+  else {
+    const r = p.repo;
+    if (!isStr(r.type)) errors.push("repo.type: expected a string");
+    if (!isStr(r.name)) errors.push("repo.name: expected a string");
+    else if (r.type === "model" && !isRepoId(r.name as string)) errors.push(`repo.name: ${JSON.stringify((r.name as string).slice(0, 100))} is not a Hub repo id (OWNER/NAME)`);
+    optional(r.headSha, (v) => isStr(v) && SHA_RE.test(v as string), "repo.headSha", "a 40-hex commit sha");
+    optional(r.private, (v) => typeof v === "boolean", "repo.private", "a boolean");
+    optional(r.tags, (v) => Array.isArray(v) && v.every(isStr), "repo.tags", "an array of strings");
+    optional(r.id, isStr, "repo.id", "a string");
+  }
+  // A move names the repo the request is made for, so its new name is held to the same rule.
+  optional(p.movedTo, (v) => isObj(v) && isStr(v.name) && isRepoId(v.name as string), "movedTo", "{name: OWNER/NAME}");
+  optional(
+    p.updatedRefs,
+    (v) => Array.isArray(v) && v.every((u) => isObj(u) && isStr(u.ref) && (u.oldSha === null || u.oldSha === undefined || isStr(u.oldSha)) && (u.newSha === null || u.newSha === undefined || isStr(u.newSha))),
+    "updatedRefs",
+    "an array of {ref, oldSha, newSha}",
+  );
+  return errors;
+}
+
+/**
+ * Turns a validated Hub webhook payload (`validateHubPayload`) into a request candidate, or
+ * null when the event cannot be a request: not a model, not a repo event, a deletion, or a
+ * push that did not move `main`.
  */
 export function candidateFromHubPayload(p: HubWebhookPayload, deliveryId?: string): RequestCandidate | null {
-  if (!p || typeof p !== "object" || !p.event || !p.repo) return null;
-  if (p.repo.type !== "model" || typeof p.repo.name !== "string") return null;
-  const scope = String(p.event.scope ?? "");
+  if (validateHubPayload(p).length > 0) return null;
+  if (p.repo.type !== "model") return null;
+  const scope = p.event.scope;
   if (!(scope === "repo" || scope.startsWith("repo."))) return null;
   if (scope === "repo" && !["create", "update", "move"].includes(p.event.action)) return null;
   if (scope.startsWith("repo.config")) return null;
@@ -62,26 +108,54 @@ export function candidateFromHubPayload(p: HubWebhookPayload, deliveryId?: strin
   };
 }
 
+/** Bytes of an oversized body read and dropped so that the 413 reaches the client; past this the socket is closed. */
+const MAX_DISCARD = 8 * MAX_BODY;
+
+/**
+ * Reads the body up to `MAX_BODY`. An oversized body is read to its end and dropped (up to
+ * `MAX_DISCARD`) before the 413, because a server that answers and closes while the client is
+ * still sending makes the client see a reset instead of the answer.
+ */
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const tooLarge = () => Object.assign(new Error("body too large"), { status: 413 });
+    const declared = Number(req.headers["content-length"] ?? NaN);
+    if (declared > MAX_DISCARD) {
+      reject(tooLarge());
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) {
-        reject(Object.assign(new Error("body too large"), { status: 413 }));
+      if (size > MAX_DISCARD) {
         req.destroy();
+        reject(tooLarge());
         return;
       }
-      chunks.push(c);
+      if (size <= MAX_BODY) chunks.push(c);
     });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("end", () => (size > MAX_BODY ? reject(tooLarge()) : resolve(Buffer.concat(chunks))));
     req.on("error", reject);
   });
 }
 
+/** Reads and drops the rest of a body (up to MAX_DISCARD bytes, then the socket is closed). */
+function drain(req: IncomingMessage): void {
+  let size = 0;
+  req.on("data", (c: Buffer) => {
+    size += c.length;
+    if (size > MAX_DISCARD) req.destroy();
+  });
+  req.resume();
+}
+
 function send(res: ServerResponse, status: number, message: string): true {
-  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ status, message }));
+  // An answer sent before the body was read (401, 403, 405, 413) closes the connection, and
+  // the unread body is drained so the client reads the answer rather than a reset.
+  const early = !res.req.readableEnded;
+  if (early) drain(res.req);
+  res.writeHead(status, { "content-type": "application/json", ...(early ? { connection: "close" } : {}) }).end(JSON.stringify({ status, message }));
   return true;
 }
 
@@ -128,6 +202,8 @@ export function hubWebhookHandler(options: HubRouteOptions): (req: IncomingMessa
     } catch {
       return send(res, 400, "body is not JSON");
     }
+    const problems = validateHubPayload(payload);
+    if (problems.length > 0) return send(res, 400, `invalid Hub payload: ${problems.join("; ")}`);
     const deliveryId = `hub:${createHash("sha256").update(body).digest("hex")}`;
     const candidate = candidateFromHubPayload(payload, deliveryId);
     send(res, 202, candidate ? "accepted" : "ignored");

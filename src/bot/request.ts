@@ -3,6 +3,7 @@
  * the issue form; the request key and id.
  */
 import { createHash } from "node:crypto";
+import { escapeMarkdown } from "../publish/escape.js";
 import type { HubModelInfo } from "./types.js";
 
 export const REQUEST_TAG = "expo";
@@ -14,6 +15,15 @@ const REPO_ID_RE = /^[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9_])?\/[\w.-]{1,96}$/;
 
 export function isRepoId(text: string): boolean {
   return REPO_ID_RE.test(text) && !text.includes("..") && !text.endsWith(".git");
+}
+
+/**
+ * User text quoted back in a reply (an `/expo` comment's words, an issue form's answers):
+ * shortened, escaped for Markdown/HTML (no code span to break out of, no mention, link or
+ * image), scrubbed of tokens.
+ */
+function quoted(text: string, max: number): string {
+  return `“${escapeMarkdown(text.slice(0, max))}”`;
 }
 
 /** Parses a non-negative finite α; null when the text is not one. */
@@ -95,20 +105,20 @@ export function parseExpoCommand(body: string | null | undefined): CommandReques
   const usage = "usage: `/expo OWNER/NAME [parent OWNER/NAME] [alpha A]`";
   if (words.length === 0) return { error: `no model named; ${usage}` };
   const theta1 = words.shift()!;
-  if (!isRepoId(theta1)) return { error: `\`${theta1.slice(0, 200)}\` is not a Hub model id (OWNER/NAME); ${usage}` };
+  if (!isRepoId(theta1)) return { error: `${quoted(theta1, 200)} is not a Hub model id (OWNER/NAME); ${usage}` };
   const out: CommandRequest = { theta1 };
   while (words.length > 0) {
     const k = words.shift()!.toLowerCase();
     const v = words.shift();
-    if (v === undefined) return { error: `\`${k.slice(0, 50)}\` needs a value; ${usage}` };
+    if (v === undefined) return { error: `${quoted(k, 50)} needs a value; ${usage}` };
     if (k === "parent" && out.theta0 === undefined) {
-      if (!isRepoId(v)) return { error: `parent \`${v.slice(0, 200)}\` is not a Hub model id (OWNER/NAME)` };
+      if (!isRepoId(v)) return { error: `parent ${quoted(v, 200)} is not a Hub model id (OWNER/NAME)` };
       out.theta0 = v;
     } else if (k === "alpha" && out.alpha === undefined) {
       const a = parseAlpha(v);
-      if (a === null) return { error: `alpha \`${v.slice(0, 50)}\` is not a number between 0 and 100` };
+      if (a === null) return { error: `alpha ${quoted(v, 50)} is not a number between 0 and 100` };
       out.alpha = a;
-    } else return { error: `unexpected \`${k.slice(0, 50)}\`; ${usage}` };
+    } else return { error: `unexpected ${quoted(k, 50)}; ${usage}` };
   }
   return out;
 }
@@ -130,17 +140,17 @@ export function parseIssueForm(body: string | null | undefined): CommandRequest 
   const find = (prefix: string) => [...sections.entries()].find(([k]) => k.startsWith(prefix))?.[1] ?? "";
   const theta1 = find("aligned model");
   if (!sections.size || !theta1) return null;
-  if (!isRepoId(theta1)) return { error: `\`${theta1.slice(0, 200)}\` is not a Hub model id (OWNER/NAME)` };
+  if (!isRepoId(theta1)) return { error: `${quoted(theta1, 200)} is not a Hub model id (OWNER/NAME)` };
   const out: CommandRequest = { theta1 };
   const parent = find("sft parent");
   if (parent) {
-    if (!isRepoId(parent)) return { error: `parent \`${parent.slice(0, 200)}\` is not a Hub model id (OWNER/NAME)` };
+    if (!isRepoId(parent)) return { error: `parent ${quoted(parent, 200)} is not a Hub model id (OWNER/NAME)` };
     out.theta0 = parent;
   }
   const alpha = find("alpha");
   if (alpha) {
     const a = parseAlpha(alpha);
-    if (a === null) return { error: `alpha \`${alpha.slice(0, 50)}\` is not a number between 0 and 100` };
+    if (a === null) return { error: `alpha ${quoted(alpha, 50)} is not a number between 0 and 100` };
     out.alpha = a;
   }
   return out;

@@ -5,11 +5,14 @@
  * (see types.ts), so tests drive it with doubles and the lead's integration test drives it
  * with the local Hub and the in-process dispatcher.
  */
-import { errorMessage } from "../util/errors.js";
+import { errorMessage as rawErrorMessage } from "../util/errors.js";
+import { scrubSecrets } from "../util/redact.js";
 import { parseResults, ResultsError } from "../job/results.js";
 import type { BotConfig } from "./config.js";
 import { plainRenderer } from "./comments.js";
-import type { Ledger } from "./ledger.js";
+import type { Ledger, Notice } from "./ledger.js";
+import { checkResultsForRequest } from "./results-check.js";
+import { ZipError } from "./zip.js";
 import { isExpoOutput, isTagged, readCardRequest, requestIdOf, requestKey } from "./request.js";
 import type {
   BotHub,
@@ -51,8 +54,13 @@ export type IntakeOutcome =
   | { status: "accepted"; request: RequestRecord };
 
 const DAY_MS = 24 * 3600_000;
-/** A dispatched request with no run found after this long is dispatched again at reconciliation. */
-const LOST_DISPATCH_MS = 10 * 60_000;
+
+/** An error's message with any secret removed: these messages reach comments, the ledger and logs. */
+const errorMessage = (err: unknown): string => scrubSecrets(rawErrorMessage(err));
+/** Tries at ingesting one run before the requester is told it failed. */
+const MAX_INGEST_TRIES = 3;
+/** Tries at delivering one comment before it is given up (logged). */
+const MAX_OUTBOX_TRIES = 5;
 const WRITE_PERMISSIONS = new Set(["admin", "maintain", "write"]);
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
@@ -61,6 +69,13 @@ const silent: Logger = { info() {}, warn() {}, error() {} };
 export function isPermanentHubError(err: unknown): boolean {
   const status = (err as { status?: unknown })?.status;
   return status === 401 || status === 403 || status === 404;
+}
+
+/** An ingestion error that reading the artifact again will not fix: schema, zip, size, a claim beyond its request. */
+function isPermanentIngestError(err: unknown): boolean {
+  if (err instanceof ResultsError || err instanceof ZipError) return true;
+  const status = (err as { status?: unknown })?.status;
+  return status === 404 || status === 410 || status === 413;
 }
 
 export class ExpoService {
@@ -155,17 +170,19 @@ export class ExpoService {
     const key = requestKey(fields);
     const existing = this.ledger.byKey(key);
     if (existing) return { status: "duplicate", request: existing };
+    // Whom quotas count: for Hub requests the owner of the repo as the Hub names it (not as the
+    // payload spelled it), case-folded so that spelling cannot make a new requester.
+    const requester = fromHub ? `hub:${info1.id.split("/")[0].toLowerCase()}` : c.requester;
 
     // Quotas: counted and recorded with no await in between, so concurrent intakes cannot overshoot.
     if (reasons.length === 0) {
-      const since = this.now() - DAY_MS;
-      const mine = this.ledger.countSince(since, c.requester);
-      if (mine >= this.config.quotaPerRequester) {
-        return { status: "rejected", reason: `quota exceeded: ${c.requester.replace(/^\w+:/, "")} has made ${mine} requests in the last 24 hours (limit ${this.config.quotaPerRequester}). Try again later.` };
-      }
-      const all = this.ledger.countSince(since);
-      if (all >= this.config.quotaGlobal) {
-        return { status: "rejected", reason: `quota exceeded: the bot has taken ${all} requests in the last 24 hours (limit ${this.config.quotaGlobal}). Try again later.` };
+      const over = this.overQuota(requester);
+      if (over) {
+        // A GitHub requester is answered on their issue; a Hub requester has no issue to be
+        // answered on, so the request is recorded as refused and told on θ1's thread
+        // (refusals do not count against quotas).
+        if (!fromHub) return { status: "rejected", reason: over };
+        reasons.push(`${over} Push a new commit (or tag it again) after that to request again.`);
       }
     }
     const { record, created } = this.ledger.insert({
@@ -173,11 +190,23 @@ export class ExpoService {
       key,
       ...fields,
       source: c.source,
-      requester: c.requester,
+      requester,
       trackingIssue: c.issueNumber ?? null,
       reasons,
     });
     return created ? { status: "accepted", request: record } : { status: "duplicate", request: record };
+  }
+
+  /** Why `requester` may not make a request now, or null. */
+  private overQuota(requester: string): string | null {
+    const since = this.now() - DAY_MS;
+    const mine = this.ledger.countSince(since, requester);
+    if (mine >= this.config.quotaPerRequester) {
+      return `quota exceeded: ${requester.replace(/^\w+:/, "")} has made ${mine} requests in the last 24 hours (limit ${this.config.quotaPerRequester}). Try again later.`;
+    }
+    const all = this.ledger.countSince(since);
+    if (all >= this.config.quotaGlobal) return `quota exceeded: the bot has taken ${all} requests in the last 24 hours (limit ${this.config.quotaGlobal}). Try again later.`;
+    return null;
   }
 
   /** Moves a request forward as far as it can go without waiting for a run. Serialised per request. */
@@ -192,22 +221,24 @@ export class ExpoService {
         await this.ensureTrackingIssue(r);
         const refusal = r.reasons.length > 0 ? r.reasons : await this.screen(r);
         if (refusal.length > 0) {
-          if (this.ledger.transition(id, "received", "refused", { reasons: refusal })) await this.report(this.mustGet(id), "refused");
+          this.move(this.mustGet(id), "refused", { reasons: refusal }, { kind: "refused" });
           continue;
         }
         const verdict = await this.deps.precheck({ theta1: r.theta1, theta1Sha: r.theta1Sha, theta0: r.theta0!, theta0Sha: r.theta0Sha! });
         if (verdict.verdict === "refuse") {
-          if (this.ledger.transition(id, "received", "refused", { reasons: verdict.reasons, note: "precheck refused" })) await this.report(this.mustGet(id), "refused");
+          this.move(this.mustGet(id), "refused", { reasons: verdict.reasons, note: "precheck refused" }, { kind: "refused" });
           continue;
         }
-        if (this.ledger.transition(id, "received", "prechecked", { reasons: verdict.reasons, note: `precheck ${verdict.verdict}` })) await this.report(this.mustGet(id), "received");
+        this.move(this.mustGet(id), "prechecked", { reasons: verdict.reasons, note: `precheck ${verdict.verdict}` }, { kind: "received" });
+        await this.flush(id);
         continue;
       }
       if (r.state === "prechecked") {
         await this.dispatch(r, "prechecked");
         continue;
       }
-      return r;
+      await this.flush(id);
+      return this.mustGet(id);
     }
   }
 
@@ -231,6 +262,11 @@ export class ExpoService {
     return [];
   }
 
+  /**
+   * prechecked → dispatched, then the dispatch. A crash between the two leaves `dispatched`
+   * with no run: reconciliation looks the run up by its run-name (the dispatch may have
+   * reached GitHub) and dispatches again only when none appeared within `lostDispatchMs`.
+   */
   private async dispatch(r: RequestRecord, from: "prechecked" | "dispatched" | "running"): Promise<void> {
     if (!this.ledger.transition(r.id, from, "dispatched", { runId: null, runAttempt: null, note: from === "prechecked" ? "dispatch" : "re-dispatch" })) return;
     let run: RunInfo | null;
@@ -238,12 +274,24 @@ export class ExpoService {
       run = await this.deps.dispatcher.dispatch(this.mustGet(r.id));
     } catch (err) {
       this.log.error({ request: r.id, err: errorMessage(err) }, "dispatch failed");
-      if (this.ledger.transition(r.id, "dispatched", "failed", { reasons: [...r.reasons], note: `dispatch failed: ${errorMessage(err)}` })) {
-        await this.report(this.mustGet(r.id), "failed", { message: `the job could not be started (${errorMessage(err)})`, willRetry: false });
-      }
+      this.move(this.mustGet(r.id), "failed", { note: `dispatch failed: ${errorMessage(err)}` }, { kind: "failed", failure: { message: `the job could not be started (${errorMessage(err)})`, willRetry: false } });
+      await this.flush(r.id);
       return;
     }
     if (run) this.ledger.setRun(r.id, run.runId, run.attempt);
+  }
+
+  /**
+   * A transition with the comments it owes, in one ledger transaction (see Ledger.outbox).
+   * Returns false when another worker moved the request first.
+   */
+  private move(
+    r: RequestRecord,
+    to: RequestState,
+    patch: Parameters<Ledger["transition"]>[3],
+    notice: { kind: keyof CommentRenderer; failure?: CommentContext["failure"]; runUrl?: string },
+  ): boolean {
+    return this.ledger.transition(r.id, r.state, to, { ...patch, notices: (moved) => this.notices(moved, notice.kind, notice.failure, notice.runUrl) });
   }
 
   /** `workflow_run` in progress: dispatched → running. */
@@ -261,6 +309,10 @@ export class ExpoService {
    * `workflow_run` completed, keyed by (run id, attempt): each pair is ingested once however
    * often the event is delivered. Success → results.json → published | no-gain (| failed when
    * the job reports a failure). Failure → one automatic retry when it was the infrastructure's.
+   *
+   * Crash-safe: the claim is recorded before ingestion and marked done in the same ledger
+   * transaction as the concluding transition; a claim left open (a crash, a transient error)
+   * is resumed by the next delivery or reconciliation, never skipped.
    */
   async onRunCompleted(run: { runId: number; attempt: number; conclusion: string | null; requestId?: string | null; url?: string }): Promise<void> {
     const found = this.findForRun(run.runId, run.requestId);
@@ -269,43 +321,47 @@ export class ExpoService {
       const r = this.mustGet(found.id);
       if (TERMINAL_STATES.includes(r.state)) return;
       if (r.runId !== null && r.runId !== run.runId) return; // a stale run of an earlier dispatch
+      if (r.pendingRetry) return; // its re-run is being started; resumeRetry owns it
       if (r.runId === null) this.ledger.setRun(r.id, run.runId, run.attempt);
-      if (!this.ledger.claimRun(run.runId, run.attempt, r.id, run.conclusion)) return;
+      const claim = this.ledger.claimRun(run.runId, run.attempt, r.id, run.conclusion);
+      if (claim.status === "done") return;
       try {
         await this.ingest(this.mustGet(r.id), run);
       } catch (err) {
-        this.ledger.releaseRun(run.runId, run.attempt);
-        throw err;
+        // Transient (GitHub down, a network error): the claim stays open for the next try, up
+        // to MAX_INGEST_TRIES; then the requester is told instead of waiting for ever.
+        if (claim.tries < MAX_INGEST_TRIES) throw err;
+        const message = `the run's results could not be read after ${claim.tries} tries (${errorMessage(err)})`;
+        this.move(this.mustGet(r.id), "failed", { runAttempt: run.attempt, note: message, completeRun: run }, { kind: "failed", failure: { message, willRetry: false }, runUrl: run.url });
       }
+      await this.flush(r.id);
     });
   }
 
   private async ingest(r: RequestRecord, run: { runId: number; attempt: number; conclusion: string | null; url?: string }): Promise<void> {
-    const from = r.state as RequestState;
+    const done = { runAttempt: run.attempt, completeRun: { runId: run.runId, attempt: run.attempt } };
     if (run.conclusion === "success") {
-      const text = await this.deps.dispatcher.downloadResults(run);
       let message: string;
-      if (text === null) message = "the run succeeded but left no results artifact";
-      else {
-        try {
-          const results = parseResults(text);
-          if (results.requestId !== r.id) throw new ResultsError(`results.json is for request ${results.requestId}, not ${r.id}`);
-          if (results.outcome === "failed") {
-            message = `step ${results.error?.step ?? "?"} failed: ${results.error?.message ?? "no message"}`;
-            if (this.ledger.transition(r.id, from, "failed", { result: results, runAttempt: run.attempt, note: message })) {
-              await this.report(this.mustGet(r.id), "failed", { message, willRetry: false }, run.url);
-            }
-            return;
-          }
-          const to: RequestState = results.outcome;
-          if (this.ledger.transition(r.id, from, to, { result: results, runAttempt: run.attempt })) await this.report(this.mustGet(r.id), "result", undefined, run.url);
+      try {
+        const text = await this.deps.dispatcher.downloadResults(run);
+        if (text === null) throw new ResultsError("the run succeeded but left no results artifact");
+        const results = parseResults(text);
+        const problems = checkResultsForRequest({ results, request: r, hubUrl: this.config.hubUrl, namespace: this.config.botNamespace });
+        if (problems.length > 0) throw new ResultsError(`results.json does not answer this request: ${problems.join("; ")}`);
+        if (results.outcome === "failed") {
+          message = `step ${results.error?.step ?? "?"} failed: ${results.error?.message ?? "no message"}`;
+          this.move(r, "failed", { ...done, result: results, note: message }, { kind: "failed", failure: { message, willRetry: false }, runUrl: run.url });
           return;
-        } catch (err) {
-          if (!(err instanceof ResultsError)) throw err;
-          message = err.message;
         }
+        this.move(r, results.outcome, { ...done, result: results }, { kind: "result", runUrl: run.url });
+        return;
+      } catch (err) {
+        // A bad artifact (schema, size, zip, a claim beyond its request) will not get better by
+        // reading it again: the request fails now and the requester is told why.
+        if (!isPermanentIngestError(err)) throw err;
+        message = errorMessage(err);
       }
-      if (this.ledger.transition(r.id, from, "failed", { runAttempt: run.attempt, note: message })) await this.report(this.mustGet(r.id), "failed", { message, willRetry: false }, run.url);
+      this.move(r, "failed", { ...done, note: message }, { kind: "failed", failure: { message, willRetry: false }, runUrl: run.url });
       return;
     }
     const { kind, detail } = await this.deps.dispatcher.classifyFailure(run);
@@ -317,20 +373,37 @@ export class ExpoService {
       if (reported) message = reported;
     }
     if (canRetry) {
-      if (!this.ledger.transition(r.id, from, "dispatched", { runAttempt: run.attempt, note: `retry after ${kind} failure: ${detail}` })) return;
-      this.ledger.incrementRetries(r.id);
-      await this.report(this.mustGet(r.id), "failed", { message, willRetry: true }, run.url);
-      try {
-        const next = await this.deps.dispatcher.retry(this.mustGet(r.id), run);
-        // A retry may be a new run whose id is not known yet: clear it so the run is correlated by name.
-        this.ledger.setRun(r.id, next?.runId ?? null, next?.attempt ?? null);
-      } catch (err) {
-        const m = `the retry could not be started (${errorMessage(err)})`;
-        if (this.ledger.transition(r.id, "dispatched", "failed", { note: m })) await this.report(this.mustGet(r.id), "failed", { message: m, willRetry: false }, run.url);
-      }
+      // Recorded before the re-run is started, with the run it re-runs: a crash in between is
+      // resumed by `resumeRetry` (which first looks for the re-run it may have started).
+      const pendingRetry = { runId: run.runId, attempt: run.attempt };
+      if (!this.move(r, "dispatched", { ...done, pendingRetry, addRetry: true, note: `retry after ${kind} failure: ${detail}` }, { kind: "failed", failure: { message, willRetry: true }, runUrl: run.url })) return;
+      await this.resumeRetry(this.mustGet(r.id), false);
       return;
     }
-    if (this.ledger.transition(r.id, from, "failed", { runAttempt: run.attempt, note: message })) await this.report(this.mustGet(r.id), "failed", { message, willRetry: false }, run.url);
+    this.move(r, "failed", { ...done, note: message }, { kind: "failed", failure: { message, willRetry: false }, runUrl: run.url });
+  }
+
+  /**
+   * Starts the re-run recorded in `pendingRetry`. When resuming after a restart
+   * (`maybeStarted`), first looks for a re-run the dead process may already have started.
+   */
+  private async resumeRetry(r: RequestRecord, maybeStarted = true): Promise<void> {
+    const pending = r.pendingRetry;
+    if (!pending || r.state !== "dispatched") return;
+    const existing = maybeStarted ? await this.deps.dispatcher.findRun(r) : null;
+    if (existing && (existing.runId !== pending.runId || existing.attempt > pending.attempt)) {
+      this.ledger.setRetried(r.id, existing);
+      return;
+    }
+    try {
+      const next = await this.deps.dispatcher.retry(r, pending);
+      // A retry may be a new run whose id is not known yet: cleared, so the run is correlated by name.
+      this.ledger.setRetried(r.id, next);
+    } catch (err) {
+      const m = `the retry could not be started (${errorMessage(err)})`;
+      this.move(r, "failed", { note: m, pendingRetry: null }, { kind: "failed", failure: { message: m, willRetry: false } });
+      await this.flush(r.id);
+    }
   }
 
   private async failureFromResults(r: RequestRecord, run: { runId: number; attempt: number }): Promise<string | null> {
@@ -346,9 +419,11 @@ export class ExpoService {
   }
 
   /**
-   * Start-up: every open request is brought up to date, so a restart loses nothing.
-   * received/prechecked → advanced again; dispatched/running → its run is looked up and, when
-   * completed, ingested; a dispatch that never produced a run is dispatched again.
+   * Start-up (and periodically): every open request is brought up to date, so a restart loses
+   * nothing. received/prechecked → advanced again; a pending re-run → resumed;
+   * dispatched/running → its run is looked up and, when completed, ingested (a claim a crash
+   * left open included); a dispatch that never produced a run is dispatched again. Then every
+   * comment still owed (the outbox) is delivered.
    */
   async reconcile(): Promise<void> {
     for (const r of this.ledger.open()) {
@@ -357,9 +432,13 @@ export class ExpoService {
           await this.advance(r.id);
           continue;
         }
+        if (r.pendingRetry) {
+          await this.withLock(r.id, () => this.resumeRetry(this.mustGet(r.id)));
+          continue;
+        }
         const run = await this.deps.dispatcher.findRun(r);
         if (!run) {
-          if (r.runId === null && this.now() - r.updatedAt > LOST_DISPATCH_MS) {
+          if (r.runId === null && this.now() - r.updatedAt >= this.config.lostDispatchMs) {
             await this.withLock(r.id, () => this.dispatch(this.mustGet(r.id), r.state as "dispatched" | "running"));
           }
           continue;
@@ -371,14 +450,27 @@ export class ExpoService {
         this.log.error({ request: r.id, err: errorMessage(err) }, "reconcile failed");
       }
     }
+    const owed = new Set(this.ledger.outbox().map((o) => o.requestId));
+    for (const id of owed) await this.withLock(id, () => this.flush(id));
   }
 
   private findForRun(runId: number, requestId?: string | null): RequestRecord | null {
     return this.ledger.byRun(runId) ?? (requestId ? this.ledger.get(requestId) : null);
   }
 
+  /**
+   * Opens the tracking issue once. The attempt is recorded first; after a crash mid-way the
+   * issue is looked up by the request id in its title before another is opened.
+   */
   private async ensureTrackingIssue(r: RequestRecord): Promise<void> {
     if (r.trackingIssue !== null) return;
+    if (this.ledger.beginTrackingIssue(r.id)) {
+      const found = await this.deps.issues.findIssue(r.id);
+      if (found !== null) {
+        this.ledger.setTrackingIssue(r.id, found);
+        return;
+      }
+    }
     const title = `ExPO: ${r.theta1}${r.theta0 ? ` ← ${r.theta0}` : ""} (${r.id})`;
     const body =
       `Tracking issue for ExPO request \`${r.id}\` (from ${r.source}).\n\n` +
@@ -389,32 +481,56 @@ export class ExpoService {
     this.ledger.setTrackingIssue(r.id, n);
   }
 
-  /** Comments on the tracking issue and (per policy) θ1's Hub discussion; closes the issue at the end. */
-  private async report(r: RequestRecord, kind: keyof CommentRenderer, failure?: CommentContext["failure"], runUrl?: string): Promise<void> {
+  /**
+   * What a transition owes: a comment on the tracking issue, on θ1's Hub thread (per policy),
+   * and closing a bot-owned issue at the end. Rendered now (from the moved record), delivered
+   * by `flush`.
+   */
+  private notices(r: RequestRecord, kind: keyof CommentRenderer, failure?: CommentContext["failure"], runUrl?: string): Notice[] {
     const ctx: CommentContext = { request: r, homeRepo: this.config.homeRepo, failure, runUrl };
     const body = this.renderer[kind](ctx);
-    if (r.trackingIssue !== null) {
-      try {
-        await this.deps.issues.comment(r.trackingIssue, body);
-      } catch (err) {
-        this.log.error({ request: r.id, err: errorMessage(err) }, "tracking comment failed");
-      }
-    }
+    const out: Notice[] = [];
+    if (r.trackingIssue !== null) out.push({ target: "issue", where: String(r.trackingIssue), body });
     const fromHub = r.source === "hub-webhook" || r.source === "hub-poll";
-    const toHub = this.deps.discussions && (fromHub || (kind === "result" && this.config.hubCommentsForGitHubRequests));
-    if (toHub) {
-      try {
-        await this.deps.discussions!.post(r.theta1, body);
-      } catch (err) {
-        this.log.warn({ request: r.id, err: errorMessage(err) }, "Hub discussion comment failed");
-      }
-    }
+    if (this.deps.discussions && (fromHub || (kind === "result" && this.config.hubCommentsForGitHubRequests))) out.push({ target: "hub", where: r.theta1, body });
     const ownsIssue = r.source !== "github-comment";
-    if (ownsIssue && r.trackingIssue !== null && TERMINAL_STATES.includes(r.state)) {
+    if (ownsIssue && r.trackingIssue !== null && TERMINAL_STATES.includes(r.state)) out.push({ target: "close", where: String(r.trackingIssue), body: r.state === "published" ? "completed" : "not_planned" });
+    return out;
+  }
+
+  /**
+   * Delivers what the outbox holds for a request, in order. Each item is marked as tried
+   * before it is sent; an item tried before (the process may have died after sending it) is
+   * first looked for by its hidden marker, so a replay never posts twice. A failed item stays
+   * for the next reconciliation, up to MAX_OUTBOX_TRIES.
+   */
+  private async flush(id: string): Promise<void> {
+    for (const item of this.ledger.outbox(id)) {
+      const marker = `<!-- expo-bot-event:${item.requestId}:${item.seq} -->`;
+      const body = `${item.body}\n${marker}`;
       try {
-        await this.deps.issues.close(r.trackingIssue, r.state === "published" ? "completed" : "not_planned");
+        if (item.tries >= MAX_OUTBOX_TRIES) {
+          this.log.error({ request: id, target: item.target }, "giving up on a comment after repeated failures");
+          this.ledger.outboxDone(item.seq);
+          continue;
+        }
+        const maybeSent = item.tries > 0;
+        this.ledger.outboxAttempt(item.seq);
+        if (item.target === "issue") {
+          const issue = Number(item.where);
+          if (!(maybeSent && (await this.deps.issues.hasComment(issue, marker)))) await this.deps.issues.comment(issue, body);
+        } else if (item.target === "hub") {
+          const d = this.deps.discussions!;
+          if (!(maybeSent && d.hasPosted && (await d.hasPosted(item.where, marker)))) await d.post(item.where, body);
+        } else {
+          await this.deps.issues.close(Number(item.where), item.body as "completed" | "not_planned");
+        }
+        this.ledger.outboxDone(item.seq);
       } catch (err) {
-        this.log.warn({ request: r.id, err: errorMessage(err) }, "closing the tracking issue failed");
+        // An answer that will not change (discussions disabled on θ1) is not retried.
+        const permanent = (err as { permanent?: boolean }).permanent === true;
+        if (permanent) this.ledger.outboxDone(item.seq);
+        this.log.warn({ request: id, target: item.target, err: errorMessage(err) }, permanent ? "comment not delivered" : "comment not delivered; will retry");
       }
     }
   }

@@ -47,6 +47,8 @@ export interface RequestRecord {
   runAttempt: number | null;
   retries: number;
   result: ExpoResults | null;
+  /** A re-run of this failed run was decided and may not have been started yet (see ExpoService.resumeRetry). */
+  pendingRetry: RunRef | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -79,6 +81,12 @@ export interface HubModelInfo {
 /** Comments on θ1's Hub discussion (the publishing module's helper: one thread per repo, found again). */
 export interface HubDiscussions {
   post(theta1: string, body: string): Promise<void>;
+  /**
+   * Whether θ1's bot thread already has a comment containing `marker` (the outbox's check
+   * before re-sending a comment whose first send may have happened before a crash). Without
+   * it, `post` itself must skip duplicates (the production helper does, by its hidden marker).
+   */
+  hasPosted?(theta1: string, marker: string): Promise<boolean>;
 }
 
 export interface PrecheckVerdict {
@@ -111,6 +119,10 @@ export interface IssueTracker {
   createIssue(title: string, body: string, labels: string[]): Promise<number>;
   comment(issue: number, body: string): Promise<void>;
   close(issue: number, reason: "completed" | "not_planned"): Promise<void>;
+  /** The tracking issue opened for `requestId` (its title ends with `(requestId)`), if any: a restart's check before opening another. */
+  findIssue(requestId: string): Promise<number | null>;
+  /** Whether `issue` has a comment containing `marker`: a restart's check before re-sending a comment. */
+  hasComment(issue: number, marker: string): Promise<boolean>;
   /** Permission of a user on the home repository: admin, maintain, write, triage, read or none. */
   permission(login: string): Promise<string>;
 }

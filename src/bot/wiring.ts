@@ -7,7 +7,7 @@ import { checkPair } from "../expo/verdict/check.js";
 import type { Thresholds } from "../expo/verdict/thresholds.js";
 import { getModelInfo, HubNotFoundError, listModelsByTag, safetensorsMetadata, type HubClient, type HubClientOptions } from "../hub/index.js";
 import { renderFailedComment, renderReceivedComment, renderRefusedComment, renderResultComment, rowsFromAlphaStatistics } from "../publish/comments.js";
-import { postBotComment } from "../publish/discussion.js";
+import { hasBotComment, postBotComment } from "../publish/discussion.js";
 import type { BotHub, CommentContext, CommentRenderer, HubDiscussions, Precheck } from "./types.js";
 
 export function hubAdapter(client: HubClient): BotHub {
@@ -41,13 +41,19 @@ export function hubPrecheck(hub: HubClientOptions, thresholds?: Partial<Threshol
   };
 }
 
-/** θ1's one bot thread on the Hub (found again, deduplicated by the comment's hidden marker). */
+/**
+ * θ1's one bot thread on the Hub. Each comment is one outbox item of the ledger, posted once;
+ * a replay after a crash checks for the item's own marker (`hasPosted`), so the helper's
+ * per-kind deduplication is off (it would swallow a second "failed" comment after a re-run).
+ */
 export function hubDiscussions(client: HubClient, author?: string): HubDiscussions {
   return {
     async post(theta1, body) {
-      const out = await postBotComment({ client, repo: theta1, comment: body, author });
-      if (!out.posted && out.reason === "discussions-disabled") throw new Error(out.message);
+      const out = await postBotComment({ client, repo: theta1, comment: body, author, dedupe: false });
+      // Permanent: the outbox logs it and does not try again.
+      if (!out.posted && out.reason === "discussions-disabled") throw Object.assign(new Error(out.message), { permanent: true });
     },
+    hasPosted: (theta1, marker) => hasBotComment({ client, repo: theta1, marker, author }),
   };
 }
 

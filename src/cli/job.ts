@@ -4,6 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { UserError } from "../util/errors.js";
+import { registerSecret } from "../util/redact.js";
 import { parseJobRequest, runJob } from "../job/job.js";
 import { defaultSteps } from "../job/steps.js";
 
@@ -57,6 +58,8 @@ export async function run(argv: string[]): Promise<number> {
     throw new UserError(`--request ${requestPath}: cannot read`);
   }), requestPath);
   const env = process.env;
+  // The token is redacted wherever it might surface: the job's log lines and results.json's error.
+  registerSecret(env.HF_TOKEN);
   const runUrl = (values["--run-url"] as string | undefined) ?? (env.GITHUB_RUN_ID && env.GITHUB_REPOSITORY ? `${env.GITHUB_SERVER_URL ?? "https://github.com"}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` : undefined);
   const steps = defaultSteps({
     hub: { token: env.HF_TOKEN?.trim() || undefined, hubUrl: (values["--hub-url"] as string | undefined) ?? (env.HF_ENDPOINT || undefined) },

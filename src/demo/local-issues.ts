@@ -31,6 +31,14 @@ export class LocalIssueTracker implements IssueTracker {
     this.find(issue).state = "closed";
   }
 
+  async findIssue(requestId: string): Promise<number | null> {
+    return this.issues.find((i) => i.title.endsWith(`(${requestId})`))?.number ?? null;
+  }
+
+  async hasComment(issue: number, marker: string): Promise<boolean> {
+    return this.find(issue).comments.some((c) => c.includes(marker));
+  }
+
   /** The demo's requests come from the Hub, not from GitHub users. */
   async permission(): Promise<string> {
     return "none";

@@ -151,7 +151,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
     ledger = new Ledger(join(dir, "ledger.sqlite"));
     const issues = new LocalIssueTracker();
     bot = createExpoApp({
-      config: makeConfig({ homeRepo: "expo-bot/home", hubWebhookSecret: WEBHOOK_SECRET, botNamespace: NAMESPACE, pollIntervalMs: 0, reconcileIntervalMs: 0 }),
+      config: makeConfig({ homeRepo: "expo-bot/home", hubWebhookSecret: WEBHOOK_SECRET, botNamespace: NAMESPACE, hubUrl: hub.url, pollIntervalMs: 0, reconcileIntervalMs: 0 }),
       ledger,
       hub: hubAdapter(client),
       precheck: hubPrecheck(hubSettings),

@@ -111,6 +111,11 @@ function peakRss(): number {
   return r.maxRSS * 1024;
 }
 
+/** A source as the provenance file states it: the Hub repo and revision, or the local path when there is no repo. */
+function provenanceSource(s: SourceRef): Partial<SourceRef> {
+  return s.repo ? { repo: s.repo, ...(s.revision ? { revision: s.revision } : {}) } : s;
+}
+
 export async function extrapolate(options: ExtrapolateOptions): Promise<ExtrapolationReport> {
   const started = performance.now();
   const alpha = parseAlpha(String(options.alpha));
@@ -225,8 +230,10 @@ export async function extrapolate(options: ExtrapolateOptions): Promise<Extrapol
         const provenance = {
           tool: { name: "expo-bot", version: toolVersion() },
           method: "ExPO model extrapolation (Zheng et al., 2024): θ2 = θ1 + α·(θ1 − θ0), each value computed in double precision and rounded once (round-to-nearest-even) to the output dtype",
-          created: new Date().toISOString(),
-          sources: { sft: describeSource(options.sft, options.sources?.sft), aligned: describeSource(options.aligned, options.sources?.aligned) },
+          // No timestamp and no runner path when the Hub names a source: the same sources and
+          // α give the same file, so re-running a job publishes nothing new and the published
+          // repo does not show the runner's folder layout.
+          sources: { sft: provenanceSource(describeSource(options.sft, options.sources?.sft)), aligned: provenanceSource(describeSource(options.aligned, options.sources?.aligned)) },
           alpha,
           alphaRules: ruleSummary,
           dtype: configDtype ?? "mixed (per tensor, from θ1)",

@@ -15,10 +15,11 @@
  * The steps are injectable (`JobSteps`) so the orchestration is tested without GPUs or a Hub.
  */
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { writeFileAtomic } from "../util/atomic.js";
+import { removeAbandonedTemporaries, writeFileAtomic } from "../util/atomic.js";
 import { errorMessage, UserError } from "../util/errors.js";
+import { scrubSecrets } from "../util/redact.js";
 import { RESULTS_SCHEMA_V1, type AlphaStatistics, type ExpoResults, type SourceRevision } from "./results.js";
 
 export interface JobRequest {
@@ -112,12 +113,22 @@ export interface RunJobOptions {
   log?: (line: string) => void;
 }
 
+async function removeAlphaFolders(work: string): Promise<void> {
+  const names = await readdir(work).catch(() => [] as string[]);
+  for (const n of names) if (/^alpha-/.test(n)) await rm(join(work, n), { recursive: true, force: true });
+}
+
 /** Runs (or resumes) the job; always writes OUT/results.json and returns what it wrote. */
 export async function runJob(options: RunJobOptions): Promise<ExpoResults> {
   const out = resolve(options.out);
   const { request, steps } = options;
-  const log = options.log ?? (() => {});
+  // Every line the job logs (its stderr on the runner, public in the run's logs) is scrubbed.
+  const rawLog = options.log ?? (() => {});
+  const log = (line: string) => rawLog(scrubSecrets(line));
   const statePath = join(out, "job-state.json");
+  // A job killed mid-step (a lost runner, kill -9) left its half-built folders behind: up to
+  // θ2's full size each. Resuming removes them first.
+  for (const path of await removeAbandonedTemporaries(out)) log(`removed ${path} (left by an interrupted run)`);
   const state = await readState(statePath, request.requestId);
   const ctx: JobContext = { request, out, dirs: { theta1: join(out, "sources", "theta1"), theta0: join(out, "sources", "theta0") }, log };
 
@@ -165,6 +176,9 @@ export async function runJob(options: RunJobOptions): Promise<ExpoResults> {
     results.verdict = verdict;
     if (verdict.verdict === "refuse") throw new StepFailure("check", `the full check refused the pair: ${verdict.reasons.join("; ")}`);
     const search = await step("search", () => steps.search(ctx));
+    // The α folders serve only the search; once it is recorded they are dead weight (a search
+    // interrupted and resumed from its cache never releases the ones it had built).
+    await removeAlphaFolders(join(out, "work"));
     results.alphas = search.alphas;
     results.chosenAlpha = search.chosenAlpha;
     results.plot = search.plot;
@@ -183,7 +197,7 @@ export async function runJob(options: RunJobOptions): Promise<ExpoResults> {
     const f = err instanceof StepFailure ? err : new StepFailure("job", errorMessage(err));
     results.outcome = "failed";
     results.published = null;
-    results.error = { step: f.step, message: f.message };
+    results.error = { step: f.step, message: scrubSecrets(f.message) };
     log(`${f.step}: failed: ${f.message}`);
   }
   for (const [name, rec] of Object.entries(state.steps)) results.timings[name] = Number(rec!.seconds.toFixed(3));

@@ -3,6 +3,7 @@
  * received → result | refused | failed. Each starts with a hidden marker
  * `<!-- expo-bot:<kind>[:<request id>] -->` so the bot can recognise its own comments.
  */
+import { scrubSecrets } from "../util/redact.js";
 import { formatAlpha, renderTemplate } from "./templates.js";
 import { isRepoId } from "./naming.js";
 import type { AlphaRow } from "./types.js";
@@ -180,7 +181,9 @@ export interface FailedComment extends CommentBase {
 export const MAX_ERROR_CHARS = 2000;
 
 export function renderFailedComment(input: FailedComment): string {
-  const message = input.message.length > MAX_ERROR_CHARS ? `${input.message.slice(0, MAX_ERROR_CHARS)}\n… (truncated; see the logs)` : input.message;
+  // Scrubbed before it is cut: a token cut short is too short for the token shapes to catch.
+  const scrubbed = scrubSecrets(input.message);
+  const message = scrubbed.length > MAX_ERROR_CHARS ? `${scrubbed.slice(0, MAX_ERROR_CHARS)}\n… (truncated; see the logs)` : scrubbed;
   return renderTemplate("comment-failed", {
     markerMd: commentMarker("failed", input.requestId),
     theta1: modelView(input.theta1, input.hubUrl),

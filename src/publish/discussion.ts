@@ -38,6 +38,21 @@ export function discussionsDisabledMessage(repo: string): string {
   return `${repo} has discussions disabled on the Hub, so ExPO Bot could not report there; the report is posted here instead.`;
 }
 
+/** Whether the bot's thread on `repo` has a comment by the bot containing `marker` (false when there is no thread or discussions are off). */
+export async function hasBotComment(params: { client: HubClient; repo: string; marker: string; author?: string; title?: string }): Promise<boolean> {
+  const { client, repo } = params;
+  try {
+    const author = params.author ?? (await getTokenUser({ client })).name;
+    const existing = await findDiscussion({ client, repo, author, title: params.title ?? BOT_DISCUSSION_TITLE });
+    if (!existing) return false;
+    const thread = await getDiscussion({ client, repo, num: existing.num });
+    return thread.comments.some((c) => c.author === author && c.content.includes(params.marker));
+  } catch (err) {
+    if (err instanceof HubDiscussionsDisabledError) return false;
+    throw err;
+  }
+}
+
 export async function postBotComment(params: PostCommentParams): Promise<PostCommentResult> {
   const { client, repo, comment } = params;
   const title = params.title ?? BOT_DISCUSSION_TITLE;

@@ -73,7 +73,7 @@ describe("scrubSecrets", () => {
     ].join("\n");
     const out = scrubSecrets(text);
     expect(out).not.toMatch(/hf_abc|ghp_abc|github_pat_11|eyJhb|s3cret|abc123/);
-    expect(out).toContain("Bearer [REDACTED]");
+    expect(out).toContain("Authorization: [REDACTED]");
     expect(out).toContain("y=1");
     expect(scrubSecrets(out)).toBe(out);
   });

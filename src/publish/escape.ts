@@ -20,34 +20,9 @@
 
 const ZWSP = "&#8203;";
 
-/** Token shapes that must never be echoed into a public comment. */
-const SECRET_PATTERNS: RegExp[] = [
-  // Lengths: real tokens are 34–40 characters after the prefix; 20 keeps `hf_transfer`,
-  // `hf_hub_download` and the like readable while catching truncated tokens.
-  /\bhf_[A-Za-z0-9]{20,}/g, // Hugging Face user/org tokens
-  /\bapi_org_[A-Za-z0-9]{20,}/g, // legacy Hub org tokens
-  /\bgh[pousr]_[A-Za-z0-9]{20,}/g, // GitHub tokens (personal, OAuth, user-to-server, server-to-server, refresh)
-  /\bgithub_pat_[A-Za-z0-9_]{20,}\b/g, // fine-grained GitHub tokens
-  /\b(?:sk|pk)-[A-Za-z0-9_-]{16,}\b/g, // OpenAI-style API keys
-  /\bBearer\s+[A-Za-z0-9._~+/=-]+/gi, // HTTP Authorization values
-  /\b(?:token|password|secret|authorization)=([^\s&"']+)/gi, // key=value in URLs and logs
-  /(https?:\/\/)[^\s/:@]+:[^\s/@]+@/gi, // credentials in URLs
-];
-
-/** Replaces anything that looks like a credential with `[REDACTED]`. Idempotent. */
-export function scrubSecrets(text: string): string {
-  let out = text;
-  for (const pattern of SECRET_PATTERNS) {
-    out = out.replace(pattern, (match: string, group1?: string) => {
-      if (/^https?:\/\//i.test(match)) return `${group1 ?? ""}[REDACTED]@`;
-      const eq = match.indexOf("=");
-      if (eq > 0 && !/^Bearer/i.test(match)) return `${match.slice(0, eq + 1)}[REDACTED]`;
-      if (/^Bearer/i.test(match)) return "Bearer [REDACTED]";
-      return "[REDACTED]";
-    });
-  }
-  return out;
-}
+// Token shapes and known secret values: one implementation for logs, comments and artifacts.
+export { scrubSecrets } from "../util/redact.js";
+import { scrubSecrets } from "../util/redact.js";
 
 const HTML_ENTITIES: Record<string, string> = {
   "&": "&amp;",

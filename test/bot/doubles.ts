@@ -58,6 +58,12 @@ export class FakeIssues implements IssueTracker {
   async permission(login: string): Promise<string> {
     return this.permissions.get(login) ?? "none";
   }
+  async findIssue(requestId: string): Promise<number | null> {
+    return this.issues.find((i) => i.title.endsWith(`(${requestId})`))?.number ?? null;
+  }
+  async hasComment(issue: number, marker: string): Promise<boolean> {
+    return this.comments.some((c) => c.issue === issue && c.body.includes(marker));
+  }
 }
 
 export class FakeDiscussions implements HubDiscussions {

@@ -81,7 +81,7 @@ beforeAll(async () => {
   ledger = new Ledger(join(root, "ledger.sqlite"));
   issues = new FakeIssues();
   bot = createExpoApp({
-    config: makeConfig({ homeRepo: "org/home", hubWebhookSecret: SECRET, botNamespace: "expo-bot" }),
+    config: makeConfig({ homeRepo: "org/home", hubWebhookSecret: SECRET, botNamespace: "expo-bot", hubUrl: hub.url }),
     ledger,
     hub: hubAdapter(client),
     precheck: hubPrecheck(settings),

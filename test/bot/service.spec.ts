@@ -218,7 +218,7 @@ describe("results", () => {
     d.failure = { kind: "infrastructure", detail: "job expo ended as failure with no failed step (runner lost or cancelled)" };
     const { request } = (await service.intake(hubCandidate())) as { request: RequestRecord };
     await service.onRunCompleted({ runId: 501, attempt: 1, conclusion: "failure" });
-    expect(d.retried).toEqual([{ runId: 501, attempt: 1, conclusion: "failure" }]);
+    expect(d.retried).toEqual([{ runId: 501, attempt: 1 }]);
     let r = ledger.get(request.id)!;
     expect(r).toMatchObject({ state: "dispatched", retries: 1, runId: 501, runAttempt: 2 });
     expect(issues.comments.at(-1)!.body).toMatch(/job failed[\s\S]*runner lost[\s\S]*retrying once/);
@@ -320,9 +320,12 @@ describe("ledger", () => {
     expect(l.transition("expo-cccccccccccc", "received", "refused")).toBe(true);
     expect(() => l.transition("expo-cccccccccccc", "refused", "prechecked")).toThrow(TransitionError);
     expect(l.insert({ id: "expo-dddddddddddd", key: "k", theta1: "a/b", theta1Sha: SHA1, theta0: null, theta0Sha: null, alpha: null, source: "hub-poll", requester: "hub:a" }).created).toBe(false);
-    expect(l.claimRun(1, 1, "expo-cccccccccccc", "success")).toBe(true);
-    expect(l.claimRun(1, 1, "expo-cccccccccccc", "success")).toBe(false);
-    expect(l.claimRun(1, 2, "expo-cccccccccccc", "success")).toBe(true);
+    // A claim is resumed until the ingestion that took it is marked done, then never again.
+    expect(l.claimRun(1, 1, "expo-cccccccccccc", "success")).toEqual({ status: "new", tries: 1 });
+    expect(l.claimRun(1, 1, "expo-cccccccccccc", "success")).toEqual({ status: "resume", tries: 2 });
+    l.completeRun({ runId: 1, attempt: 1 });
+    expect(l.claimRun(1, 1, "expo-cccccccccccc", "success")).toMatchObject({ status: "done" });
+    expect(l.claimRun(1, 2, "expo-cccccccccccc", "success")).toEqual({ status: "new", tries: 1 });
     l.close();
   });
 });
