@@ -138,7 +138,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
     const searchArgs = [
       "--reward-model", models.reward.dir,
       "--prompts", promptFile,
-      "--max-tokens", String(options.maxTokens ?? 24),
+      "--max-new-tokens", String(options.maxTokens ?? 24),
       "--strategy", options.strategy ?? "auto",
     ];
     const jobLog = (line: string) => log(`    job: ${line}  [${elapsed()}]`);

@@ -102,6 +102,22 @@ export class HubConflictError extends HubError {
   }
 }
 
+/** HF_HUB_OFFLINE is set and something needed the Hub (exit 4, like any unreachable Hub). */
+export class HubOfflineError extends HubError {
+  constructor(...args: ConstructorParameters<typeof HubError>) {
+    super(...args);
+    this.name = "HubOfflineError";
+  }
+}
+
+/** The host a failed connection was for, from undici's cause (hostname, or address:port). */
+function failedHost(err: unknown): string | undefined {
+  const cause = (err as { cause?: { hostname?: unknown; address?: unknown; port?: unknown } }).cause;
+  if (typeof cause?.hostname === "string") return cause.hostname;
+  if (typeof cause?.address === "string") return `${cause.address}${typeof cause.port === "number" ? `:${cause.port}` : ""}`;
+  return undefined;
+}
+
 export function describeTarget(ctx: HubErrorContext): string {
   let s = ctx.repo ?? "the Hub";
   if (ctx.revision) s += `@${ctx.revision}`;
@@ -155,7 +171,8 @@ export function toHubError(err: unknown, ctx: HubErrorContext, errorCodes?: Map<
     return new HubError(`${ctx.op}: ${target}: unexpected response from the Hub (${err.message})`, { ctx, cause: err });
   }
   if (err instanceof TypeError && /fetch failed|terminated|network|socket|ECONN|other side closed/i.test(`${err.message} ${String((err as { cause?: unknown }).cause ?? "")}`)) {
-    return new HubTransferError(`${ctx.op}: ${target}: connection to the Hub failed (${err.message}${(err as { cause?: { code?: string } }).cause?.code ? `, ${(err as { cause?: { code?: string } }).cause!.code}` : ""})`, { ctx, cause: err });
+    const host = failedHost(err);
+    return new HubTransferError(`${ctx.op}: ${target}: connection to the Hub${host ? ` at ${host}` : ""} failed (${err.message}${(err as { cause?: { code?: string } }).cause?.code ? `, ${(err as { cause?: { code?: string } }).cause!.code}` : ""})`, { ctx, cause: err });
   }
   return err instanceof Error ? err : new Error(String(err));
 }
