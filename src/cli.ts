@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { EXIT, EXIT_CODES_HELP, EXIT_KIND } from "./cli/exit-codes.js";
 import { suggest } from "./util/args.js";
 import { HubOfflineError, HubTransferError } from "./hub/errors.js";
+import { SafetensorsError } from "./safetensors/header.js";
 import { UserError, errorMessage } from "./util/errors.js";
 
 interface CommandModule {
@@ -51,6 +52,8 @@ function errorText(err: unknown): { message: string; exitCode: number } {
   if (err instanceof HubTransferError) return { message: `${err.message}\n${OFFLINE_ADVICE}`, exitCode: err.exitCode };
   if (err instanceof HubOfflineError) return { message: `${err.message}\nUnset HF_HUB_OFFLINE, or use local folders / cached models, --prompts FILE, publish --dry-run.`, exitCode: err.exitCode };
   if (err instanceof UserError) return { message: err.message, exitCode: err.exitCode };
+  // A corrupt or truncated weights file is the user's input, whichever command read it.
+  if (err instanceof SafetensorsError) return { message: err.message, exitCode: EXIT.badInput };
   return { message: `internal error: ${errorMessage(err)}`, exitCode: EXIT.internal };
 }
 

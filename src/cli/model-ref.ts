@@ -7,7 +7,7 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { cachedModel, createHubClient, looksLikeRepoRef, parseRepoRef } from "../hub/index.js";
-import { HubError } from "../hub/errors.js";
+import { HubError, prefixHubError } from "../hub/errors.js";
 import { UserError } from "../util/errors.js";
 
 export interface ModelArg {
@@ -40,10 +40,6 @@ export async function resolveModelArg(params: ResolveModelArgParams): Promise<Mo
     const m = await cachedModel({ client, ref, showProgress: params.progress, log: (line) => console.error(`note: ${line}`) });
     return { dir: m.dir, hub: { repo: m.repo, revision: m.commit } };
   } catch (err) {
-    if (err instanceof HubError) {
-      const Ctor = err.constructor as new (m: string, i: ConstructorParameters<typeof HubError>[1]) => HubError;
-      throw new Ctor(`${flag} ${value}: ${err.message}`, { status: err.status, code: err.code, cause: err, exitCode: err.exitCode });
-    }
-    throw err;
+    throw err instanceof HubError ? prefixHubError(err, `${flag} ${value}: `) : err;
   }
 }

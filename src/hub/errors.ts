@@ -118,6 +118,12 @@ function failedHost(err: unknown): string | undefined {
   return undefined;
 }
 
+/** The same error (same class, status, code, exit code) with `prefix` before its message: for callers that add which flag or model it was about. */
+export function prefixHubError(err: HubError, prefix: string): HubError {
+  const Ctor = err.constructor as new (message: string, init: ConstructorParameters<typeof HubError>[1]) => HubError;
+  return new Ctor(`${prefix}${err.message}`, { status: err.status, code: err.code, cause: err, exitCode: err.exitCode, ctx: { op: "", repo: err.repo, revision: err.revision, path: err.path } });
+}
+
 export function describeTarget(ctx: HubErrorContext): string {
   let s = ctx.repo ?? "the Hub";
   if (ctx.revision) s += `@${ctx.revision}`;
