@@ -258,7 +258,7 @@ function printOutcome(o: DemoOutcome, dir: string, issues: LocalIssueTracker, lo
     }
     log(r.chosenAlpha === null ? "Decision: no gain — nothing published." : `Decision: α = ${r.chosenAlpha}`);
     if (o.aligned.decision) log(`  ${o.aligned.decision}`);
-    if (o.aligned.sanity) log(`Sanity check: α = ${o.aligned.sanity.alpha}: reward ${fmt(o.aligned.sanity.gain)} vs α = 0 — ${o.aligned.sanity.note}`);
+    if (o.aligned.sanity) log(`Sanity check: α = ${o.aligned.sanity.alpha}: Δ reward vs α = 0 ${fmt(o.aligned.sanity.gain)} — ${o.aligned.sanity.note}`);
   }
   for (const p of o.aligned.plots) log(`Plot: ${rel(p)}`);
   if (r?.published) {
