@@ -1,5 +1,8 @@
 /** `expo-bot inspect PATH [--json]`: the tensors of a safetensors file or model folder, and whether it is valid. */
+import { existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
+import { looksLikeRepoRef } from "../hub/repo-ref.js";
+import { resolveModelArg } from "./model-ref.js";
 import { openModelWeights } from "../checkpoint/weights.js";
 import { DTYPE_BYTES, type Dtype } from "../safetensors/dtype.js";
 import { openSafetensorsFile } from "../safetensors/reader.js";
@@ -8,7 +11,7 @@ import { formatBytes } from "../util/progress.js";
 import { parseCommandArgs } from "../util/args.js";
 import { EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
 
-export const USAGE = `Usage: expo-bot inspect PATH [--json]
+export const USAGE = `Usage: expo-bot inspect PATH|owner/name[@revision] [--json]
 
 Lists the tensors of a .safetensors file or a model folder (model.safetensors or a sharded
 index), with dtypes and the parameter count, and validates every header against the
@@ -78,7 +81,10 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new UserError(`expected one PATH, got ${positionals.length}\n\n${USAGE}`);
-  const report = await inspectPath(positionals[0]);
+  // A Hub id is inspected from its cached download, like every other model argument.
+  const given = positionals[0]!;
+  const path = existsSync(given) || !looksLikeRepoRef(given) ? given : (await resolveModelArg({ value: given, flag: "PATH", progress: true })).dir;
+  const report = await inspectPath(path);
   if (values.json) {
     console.log(JSON.stringify(report, null, 2));
   } else {

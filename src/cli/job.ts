@@ -3,6 +3,8 @@
  * bot request (src/job). Resumable: rerun with the same --out to continue.
  */
 import { readFile } from "node:fs/promises";
+import { SEARCH_FLAG_ALIASES, SEARCH_FLAG_OPTIONS } from "../search/settings.js";
+import { parseCommandArgs } from "../util/args.js";
 import { UserError } from "../util/errors.js";
 import { EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
 import { parseJobRequest, runJob } from "../job/job.js";
@@ -44,6 +46,21 @@ export async function run(argv: string[]): Promise<number> {
     console.log(HELP);
     return EXIT.ok;
   }
+  // Every flag is checked up front (typos get a suggestion), before the request is read.
+  parseCommandArgs({
+    argv,
+    aliases: SEARCH_FLAG_ALIASES,
+    options: {
+      ...SEARCH_FLAG_OPTIONS,
+      request: { type: "string" },
+      out: { type: "string" },
+      namespace: { type: "string" },
+      "run-url": { type: "string" },
+      "hub-url": { type: "string" },
+      "allow-gated": { type: "boolean" },
+      "allow-private": { type: "boolean" },
+    },
+  });
   const values: Record<string, string | boolean> = {};
   const passthrough: string[] = [];
   for (let i = 0; i < argv.length; i++) {
