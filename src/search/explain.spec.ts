@@ -35,7 +35,7 @@ describe("explain", () => {
 
   it("prints the per-α table with differences labelled as differences, the sanity row among them", () => {
     const t = alphaTableText(report);
-    expect(t).toMatch(/Δ reward vs α=0 \[95 % CI\]/);
+    expect(t).toMatch(/Δ reward vs α=0 \[95 % CI, this α alone\]/);
     expect(t).toMatch(/^1\.5 .*\+5\.930 \[\+4\.506, \+7\.960\].*← chosen/m);
     expect(t).toMatch(/^0 .*\(baseline: θ1\)/m);
     expect(t).toMatch(/^-0\.5 .*−7\.356 .*sanity check \(towards θ0\)/m);

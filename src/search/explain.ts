@@ -27,7 +27,9 @@ export function whyChosen(report: SearchReport): string | null {
 export function alphaTableText(report: SearchReport): string {
   const level = pct(report.statistics.level);
   const chosen = report.decision.kind === "alpha" ? report.decision.alpha : null;
-  const head = ["α", "n", "mean reward", `Δ reward vs α=0 [${level} CI]`, "win rate", "mean tokens", ""];
+  // Each row's interval is that α's own (uncorrected) CI; the decision line states the
+  // corrected interval it used, so the two are never mistaken for one claim.
+  const head = ["α", "n", "mean reward", `Δ reward vs α=0 [${level} CI, this α alone]`, "win rate", "mean tokens", ""];
   const body = alphaSummaryRows(report).map((r) => [
     String(r.alpha),
     String(r.n),
