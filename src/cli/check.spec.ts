@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -92,13 +92,29 @@ describe("expo-bot check", () => {
     // HF_HUB_OFFLINE=1: no request at all.
     err.length = 0;
     out.length = 0;
-    process.env.HF_HUB_OFFLINE = "1";
+    // HF_HUB_OFFLINE=1: no request at all; Hub ids come from the model cache, or exit 4.
+    const cache = join(root, "cache");
+    const sha = "a".repeat(40);
+    await cp(join(root, "sft"), join(cache, "models--org--sft", "snapshots", sha), { recursive: true });
+    await writeFile(join(cache, "models--org--sft", "snapshots", sha, ".expo-complete"), "");
+    await mkdir(join(cache, "models--org--sft", "refs"));
+    await writeFile(join(cache, "models--org--sft", "refs", "main"), sha);
+    const saved = { HF_HUB_OFFLINE: process.env.HF_HUB_OFFLINE, EXPO_BOT_CACHE: process.env.EXPO_BOT_CACHE, HF_HOME: process.env.HF_HOME };
+    Object.assign(process.env, { HF_HUB_OFFLINE: "1", EXPO_BOT_CACHE: cache, HF_HOME: join(root, "hf-home") });
+    hub.admin.clearRequests();
     try {
       expect(await main(["check", "--sft", "org/a", "--aligned", "org/b", "--hub-url", hub.url])).toBe(4);
+      expect(err.join("\n")).toMatch(/HF_HUB_OFFLINE is set and org\/a@main is not in the cache/);
+      out.length = 0;
+      expect(await main(["check", "--sft", "org/sft", "--aligned", join(root, "dpo"), "--hub-url", hub.url])).toBe(0);
+      expect(out.join("\n")).toMatch(/PASS/);
     } finally {
-      delete process.env.HF_HUB_OFFLINE;
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
     }
-    expect(err.join("\n")).toMatch(/HF_HUB_OFFLINE is set: not contacting/);
+    expect(hub.admin.requests).toHaveLength(0);
     await expect(run(["--sft", join(root, "sft")])).rejects.toThrow(UserError);
   });
 });

@@ -3,7 +3,10 @@
  * extrapolate it? A and B are local model folders or Hub ids (owner/name[@revision]).
  * Thin parsing over checkPair (src/expo/verdict/); see docs/check.md.
  */
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { isHubOffline, looksLikeRepoRef } from "../hub/index.js";
+import { resolveModelArg } from "./model-ref.js";
 import { checkPair } from "../expo/verdict/check.js";
 import { formatVerdict } from "../expo/verdict/format.js";
 import { flagName, parseThresholdsJson, THRESHOLD_KEYS, type Thresholds } from "../expo/verdict/thresholds.js";
@@ -38,7 +41,7 @@ ${THRESHOLD_KEYS.map((k) => `  --${flagName(k)} N`).join("\n")}
   -h, --help                this help
 
 The Hub token is read from $HF_TOKEN (needed for gated or private repos); HF_HUB_OFFLINE=1
-makes Hub ids fail at once (exit 4): pass local folders.
+reads Hub ids from the model cache instead (exit 4 when a model is not cached).
 
 ${EXIT_CODES_HELP}`;
 
@@ -79,13 +82,23 @@ export async function run(argv: string[]): Promise<number> {
     if (typeof flag === "string") overrides[k] = flag;
   }
   const token = process.env.HF_TOKEN?.trim() || undefined;
+  // Online, Hub ids are checked by range reads (kilobytes); with HF_HUB_OFFLINE=1 they are
+  // read from the model cache instead (a HubOfflineError, exit 4, when not cached).
+  const offline = isHubOffline();
+  const side = async (value: string, flag: string, id: string | undefined) => {
+    if (!offline || existsSync(value) || !looksLikeRepoRef(value)) return { ref: value, id };
+    const m = await resolveModelArg({ value, flag, hubUrl: values["hub-url"] });
+    return { ref: m.dir, id: id ?? m.hub?.repo };
+  };
+  const sft = await side(values.sft, "--sft", values["sft-id"]);
+  const aligned = await side(values.aligned, "--aligned", values["aligned-id"]);
   let verdict;
   try {
     verdict = await checkPair({
-      sft: values.sft,
-      aligned: values.aligned,
-      sftId: values["sft-id"],
-      alignedId: values["aligned-id"],
+      sft: sft.ref,
+      aligned: aligned.ref,
+      sftId: sft.id,
+      alignedId: aligned.id,
       thresholds: overrides as Partial<Thresholds>,
       hub: { hubUrl: values["hub-url"], token },
     });
