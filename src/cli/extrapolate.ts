@@ -37,7 +37,8 @@ M is a model folder or a Hub id owner/name[@revision] (downloaded once to the ca
   --allow-nonfinite     write the output even if inputs hold NaN/Inf or results overflow
   --threads N           worker threads (default: 2 for big models, 0 = this thread)
   --json                print the report as JSON on stdout
-  --json-progress       progress as JSON lines on stderr (default: a bar on a TTY, plain lines otherwise)
+  --json-progress       progress as JSON lines on stderr (also with --json; default: a bar
+                        on a TTY, plain lines otherwise)
   --quiet               no progress output
 
 ${EXIT_CODES_HELP}`;
@@ -87,7 +88,7 @@ export async function run(argv: string[]): Promise<number> {
   const sft = await resolveModelArg({ value: values.sft, flag: "--sft", hubUrl: values["hub-url"], progress: !quiet });
   const aligned = await resolveModelArg({ value: values.aligned, flag: "--aligned", hubUrl: values["hub-url"], progress: !quiet });
   await preCheck({ command: "extrapolate", sft: sft.dir, aligned: aligned.dir, sftId: sft.hub?.repo, alignedId: aligned.hub?.repo, ignore: values["ignore-check"] ?? false, quiet: quiet || (values.json ?? false) });
-  const mode = progressMode({ json: values["json-progress"] });
+  const mode = progressMode({ json: values["json-progress"] || values.json });
   let progress: Progress | null = null;
   const stopCleanup = removeTemporaryOnSignal(values.out!);
   const report = await extrapolate({

@@ -34,7 +34,7 @@ ${SEARCH_FLAGS_HELP}
 Output
   --out DIR              output folder (required)
   --json                 print search.json's decision and cost as JSON on stdout
-  --json-progress        progress as JSON lines on stderr (default: a bar on a TTY, plain lines otherwise)
+  --json-progress        progress as JSON lines on stderr (also with --json; default: a bar on a TTY, plain lines otherwise)
   --quiet                no progress
 
 ${EXIT_CODES_HELP}`;
@@ -67,7 +67,7 @@ export async function run(argv: string[]): Promise<number> {
   const out = resolve(values.out);
   const hubUrl = values["hub-url"];
   const quiet = values.quiet ?? false;
-  const mode = progressMode({ quiet, json: values["json-progress"] });
+  const mode = progressMode({ quiet, json: values["json-progress"] || values.json });
   const sft = await resolveModelArg({ value: values.sft, flag: "--sft", hubUrl, progress: !quiet });
   const aligned = await resolveModelArg({ value: values.aligned, flag: "--aligned", hubUrl, progress: !quiet });
   await preCheck({ command: "search", sft: sft.dir, aligned: aligned.dir, sftId: sft.hub?.repo, alignedId: aligned.hub?.repo, ignore: values["ignore-check"] ?? false, quiet });
