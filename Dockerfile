@@ -5,18 +5,20 @@
 #   docker run -d --name expo-bot -p 3000:3000 -v expo-data:/data --env-file bot.env expo-bot
 
 # ---- build: production dependencies (better-sqlite3 is native; tools for a source build) ----
-FROM node:20-bookworm-slim AS deps
+FROM node:22-bookworm-slim AS deps
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
-# .npmrc skips the onnxruntime-node binary: the bot never runs inference.
+COPY package.json package-lock.json ./
+# The bot never runs inference: no CUDA build of onnxruntime-node (package.json's allowScripts
+# already skips its install script on npm ≥ 11; the variable covers older npm).
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci --omit=dev --no-audit --no-fund \
  && node -e "new (require('better-sqlite3'))(':memory:').close()"
 
 # ---- runtime ----
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \

@@ -1,10 +1,12 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { startLocalHub, type LocalHub } from "../hub-server/index.js";
 import { deriveTinyModel, writeTinyModel } from "../synthetic/tiny-model.js";
 import { UserError } from "../util/errors.js";
+import { main } from "../cli.js";
 import { run } from "./check.js";
 
 const root = await mkdtemp(join(tmpdir(), "expo-cli-check-"));
@@ -74,8 +76,45 @@ describe("expo-bot check", () => {
 
   it("exits 4 when a Hub model cannot be reached, and rejects missing flags", async () => {
     capture();
-    expect(await run(["--sft", "org/missing", "--aligned", join(root, "dpo"), "--hub-url", hub.url])).toBe(4);
+    expect(await main(["check", "--sft", "org/missing", "--aligned", join(root, "dpo"), "--hub-url", hub.url])).toBe(4);
     expect(err.join("\n")).toMatch(/could not read a model: .*org\/missing.*not found/);
+    // A port nothing listens on: the endpoint is named, with what to do offline (one retry, no backoff ladder).
+    const closed = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, "127.0.0.1", () => {
+        const port = (s.address() as AddressInfo).port;
+        s.close(() => resolve(port));
+      });
+    });
+    err.length = 0;
+    expect(await main(["check", "--sft", "org/a", "--aligned", "org/b", "--hub-url", `http://127.0.0.1:${closed}`, "--json"])).toBe(4);
+    expect(err.join("\n")).toMatch(/connection to the Hub at 127\.0\.0\.1:\d+ failed[\s\S]*Offline\? Use local model folders, --prompts FILE[\s\S]*HF_HUB_OFFLINE=1[\s\S]*HF_ENDPOINT/);
+    expect(JSON.parse(out.join("\n"))).toMatchObject({ error: { exitCode: 4, kind: "unreachable" } });
+    // HF_HUB_OFFLINE=1: no request at all.
+    err.length = 0;
+    out.length = 0;
+    // HF_HUB_OFFLINE=1: no request at all; Hub ids come from the model cache, or exit 4.
+    const cache = join(root, "cache");
+    const sha = "a".repeat(40);
+    await cp(join(root, "sft"), join(cache, "models--org--sft", "snapshots", sha), { recursive: true });
+    await writeFile(join(cache, "models--org--sft", "snapshots", sha, ".expo-complete"), "");
+    await mkdir(join(cache, "models--org--sft", "refs"));
+    await writeFile(join(cache, "models--org--sft", "refs", "main"), sha);
+    const saved = { HF_HUB_OFFLINE: process.env.HF_HUB_OFFLINE, EXPO_BOT_CACHE: process.env.EXPO_BOT_CACHE, HF_HOME: process.env.HF_HOME };
+    Object.assign(process.env, { HF_HUB_OFFLINE: "1", EXPO_BOT_CACHE: cache, HF_HOME: join(root, "hf-home") });
+    hub.admin.clearRequests();
+    try {
+      expect(await main(["check", "--sft", "org/a", "--aligned", "org/b", "--hub-url", hub.url])).toBe(4);
+      expect(err.join("\n")).toMatch(/HF_HUB_OFFLINE is set and org\/a@main is not in the cache/);
+      out.length = 0;
+      expect(await main(["check", "--sft", "org/sft", "--aligned", join(root, "dpo"), "--hub-url", hub.url])).toBe(0);
+      expect(out.join("\n")).toMatch(/PASS/);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    expect(hub.admin.requests).toHaveLength(0);
     await expect(run(["--sft", join(root, "sft")])).rejects.toThrow(UserError);
   });
 });

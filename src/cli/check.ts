@@ -3,16 +3,20 @@
  * extrapolate it? A and B are local model folders or Hub ids (owner/name[@revision]).
  * Thin parsing over checkPair (src/expo/verdict/); see docs/check.md.
  */
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
+import { isHubOffline, looksLikeRepoRef } from "../hub/index.js";
+import { resolveModelArg } from "./model-ref.js";
 import { checkPair } from "../expo/verdict/check.js";
 import { formatVerdict } from "../expo/verdict/format.js";
 import { flagName, parseThresholdsJson, THRESHOLD_KEYS, type Thresholds } from "../expo/verdict/thresholds.js";
-import { HubError } from "../hub/errors.js";
+import { HubError, prefixHubError } from "../hub/errors.js";
+import { parseCommandArgs } from "../util/args.js";
 import { UserError } from "../util/errors.js";
+import { EXIT as EXIT_CODES, EXIT_CODES_HELP } from "./exit-codes.js";
 
-/** Exit codes; documented in docs/check.md. */
-export const EXIT = { pass: 0, warn: 0, refuse: 3, badInput: 2, unreachable: 4 } as const;
+/** The verdicts' exit codes, from the one table of src/cli/exit-codes.ts. */
+export const EXIT = { pass: EXIT_CODES.ok, warn: EXIT_CODES.ok, refuse: EXIT_CODES.refused, badInput: EXIT_CODES.badInput, unreachable: EXIT_CODES.unreachable } as const;
 
 const HELP = `Usage: expo-bot check --sft A --aligned B [options]
 
@@ -36,14 +40,15 @@ ${THRESHOLD_KEYS.map((k) => `  --${flagName(k)} N`).join("\n")}
   --hub-url URL             Hub endpoint (default $HF_ENDPOINT or https://huggingface.co)
   -h, --help                this help
 
-The Hub token is read from $HF_TOKEN (needed for gated or private repos).
-Exit codes: 0 pass or warn (warnings printed), 3 refuse, 2 bad input,
-4 a model could not be reached (not found, gated, no access, rate-limited), 1 internal error.`;
+The Hub token is read from $HF_TOKEN (needed for gated or private repos); HF_HUB_OFFLINE=1
+reads Hub ids from the model cache instead (exit 4 when a model is not cached).
+
+${EXIT_CODES_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
   const thresholdOptions = Object.fromEntries(THRESHOLD_KEYS.map((k) => [flagName(k), { type: "string" as const }]));
-  const { values } = parseArgs({
-    args: argv,
+  const { values } = parseCommandArgs({
+    argv,
     options: {
       sft: { type: "string" },
       aligned: { type: "string" },
@@ -55,8 +60,6 @@ export async function run(argv: string[]): Promise<number> {
       help: { type: "boolean", short: "h" },
       ...thresholdOptions,
     },
-    strict: true,
-    allowPositionals: false,
   });
   if (values.help) {
     console.log(HELP);
@@ -79,21 +82,28 @@ export async function run(argv: string[]): Promise<number> {
     if (typeof flag === "string") overrides[k] = flag;
   }
   const token = process.env.HF_TOKEN?.trim() || undefined;
+  // Online, Hub ids are checked by range reads (kilobytes); with HF_HUB_OFFLINE=1 they are
+  // read from the model cache instead (a HubOfflineError, exit 4, when not cached).
+  const offline = isHubOffline();
+  const side = async (value: string, flag: string, id: string | undefined) => {
+    if (!offline || existsSync(value) || !looksLikeRepoRef(value)) return { ref: value, id };
+    const m = await resolveModelArg({ value, flag, hubUrl: values["hub-url"] });
+    return { ref: m.dir, id: id ?? m.hub?.repo };
+  };
+  const sft = await side(values.sft, "--sft", values["sft-id"]);
+  const aligned = await side(values.aligned, "--aligned", values["aligned-id"]);
   let verdict;
   try {
     verdict = await checkPair({
-      sft: values.sft,
-      aligned: values.aligned,
-      sftId: values["sft-id"],
-      alignedId: values["aligned-id"],
+      sft: sft.ref,
+      aligned: aligned.ref,
+      sftId: sft.id,
+      alignedId: aligned.id,
       thresholds: overrides as Partial<Thresholds>,
       hub: { hubUrl: values["hub-url"], token },
     });
   } catch (err) {
-    if (err instanceof HubError) {
-      console.error(`expo-bot check: could not read a model: ${err.message}`);
-      return EXIT.unreachable;
-    }
+    if (err instanceof HubError) throw prefixHubError(err, "could not read a model: ");
     throw err;
   }
   if (values.json) console.log(JSON.stringify(verdict, null, 2));

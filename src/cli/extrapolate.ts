@@ -1,23 +1,32 @@
 /**
- * `expo-bot extrapolate --sft DIR --aligned DIR --alpha A [--alpha-rule PATTERN=A]…
+ * `expo-bot extrapolate --sft M --aligned M --alpha A [--alpha-rule PATTERN=A]…
  *   [--dtype bf16|f16|f32|f64] [--shard-size 5GB] --out DIR [--json] [--overwrite]
- *   [--allow-nonfinite] [--threads N]`
+ *   [--allow-nonfinite] [--threads N] [--ignore-check] [--allow-large-alpha]`
  */
 import { readdirSync, rmSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { extrapolate, type ExtrapolationReport } from "../expo/extrapolate.js";
+import { MAX_SANE_ALPHA } from "../search/settings.js";
+import { parseCommandArgs } from "../util/args.js";
 import { UserError } from "../util/errors.js";
-import { formatBytes, Progress } from "../util/progress.js";
+import { formatBytes, Progress, progressMode } from "../util/progress.js";
+import { EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
+import { resolveModelArg } from "./model-ref.js";
+import { IGNORE_CHECK_FLAG, preCheck } from "./pre-check.js";
 
-export const USAGE = `Usage: expo-bot extrapolate --sft DIR --aligned DIR --alpha A --out DIR [options]
+export const USAGE = `Usage: expo-bot extrapolate --sft M --aligned M --alpha A --out DIR [options]
 
-Writes θ2 = θ1 + α·(θ1 − θ0) as a complete model folder, streaming tensor by tensor.
-  --sft DIR             θ0: the SFT model folder (safetensors)
-  --aligned DIR         θ1: the DPO/RLHF model trained from θ0; config, tokenizer, chat
+Writes θ2 = θ1 + α·(θ1 − θ0) as a complete model folder, streaming tensor by tensor. The
+pair is checked first, as \`expo-bot check\` does; a refused pair stops here (exit 3).
+M is a model folder or a Hub id owner/name[@revision] (downloaded once to the cache).
+  --sft M               θ0: the SFT model (safetensors)
+  --aligned M           θ1: the DPO/RLHF model trained from θ0; config, tokenizer, chat
                         template and licence files of the output come from here
   --alpha A             α > 0 extrapolates (ExPO); −1 ≤ α < 0 interpolates towards θ0
-                        (write negative values as --alpha=-0.5)
+                        (--alpha -0.5 and --alpha=-0.5 both work)
+  --allow-large-alpha   accept |α| above ${MAX_SANE_ALPHA} (usually noise, not a model)
+  ${IGNORE_CHECK_FLAG}        write the output even if the pair check refuses the pair
+  --hub-url URL         Hub endpoint (default $HF_ENDPOINT or https://huggingface.co)
   --alpha-rule P=A      per-tensor α: P is a regular expression searched in the tensor
                         name; the first matching rule wins (repeatable), e.g.
                         --alpha-rule 'lm_head|embed_tokens=0'
@@ -28,13 +37,15 @@ Writes θ2 = θ1 + α·(θ1 − θ0) as a complete model folder, streaming tenso
   --allow-nonfinite     write the output even if inputs hold NaN/Inf or results overflow
   --threads N           worker threads (default: 2 for big models, 0 = this thread)
   --json                print the report as JSON on stdout
-  --quiet               no progress output`;
+  --json-progress       progress as JSON lines on stderr (also with --json; default: a bar
+                        on a TTY, plain lines otherwise)
+  --quiet               no progress output
+
+${EXIT_CODES_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
+  const { values } = parseCommandArgs({
+    argv,
     options: {
       sft: { type: "string" },
       aligned: { type: "string" },
@@ -47,13 +58,17 @@ export async function run(argv: string[]): Promise<number> {
       "allow-nonfinite": { type: "boolean" },
       threads: { type: "string" },
       json: { type: "boolean" },
+      "json-progress": { type: "boolean" },
       quiet: { type: "boolean" },
+      "ignore-check": { type: "boolean" },
+      "allow-large-alpha": { type: "boolean" },
+      "hub-url": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
     console.log(USAGE);
-    return 0;
+    return EXIT.ok;
   }
   for (const flag of ["sft", "aligned", "alpha", "out"] as const) {
     if (values[flag] === undefined) throw new UserError(`--${flag} is required\n\n${USAGE}`);
@@ -63,12 +78,24 @@ export async function run(argv: string[]): Promise<number> {
     threads = Number(values.threads);
     if (!Number.isInteger(threads) || threads < 0 || threads > 64) throw new UserError(`--threads: "${values.threads}" is not a whole number from 0 to 64`);
   }
+  const alpha = parseAlphaFlag(values.alpha!);
+  for (const [what, a] of [["--alpha", alpha], ...(values["alpha-rule"] ?? []).map((r) => [`--alpha-rule ${r}`, Number(r.slice(r.lastIndexOf("=") + 1))] as const)] as const) {
+    if (Math.abs(a) > MAX_SANE_ALPHA && !values["allow-large-alpha"]) {
+      throw new UserError(`${what}: α = ${a} is beyond ±${MAX_SANE_ALPHA}, where θ1 + α(θ1 − θ0) is usually noise rather than a model (the paper's α are 0.1–0.5); pass --allow-large-alpha if you mean it`);
+    }
+  }
+  const quiet = values.quiet ?? false;
+  const sft = await resolveModelArg({ value: values.sft, flag: "--sft", hubUrl: values["hub-url"], progress: !quiet });
+  const aligned = await resolveModelArg({ value: values.aligned, flag: "--aligned", hubUrl: values["hub-url"], progress: !quiet });
+  await preCheck({ command: "extrapolate", sft: sft.dir, aligned: aligned.dir, sftId: sft.hub?.repo, alignedId: aligned.hub?.repo, ignore: values["ignore-check"] ?? false, quiet: quiet || (values.json ?? false) });
+  const mode = progressMode({ json: values["json-progress"] || values.json });
   let progress: Progress | null = null;
   const stopCleanup = removeTemporaryOnSignal(values.out!);
   const report = await extrapolate({
-    sft: values.sft!,
-    aligned: values.aligned!,
-    alpha: parseAlphaFlag(values.alpha!),
+    sft: sft.dir,
+    aligned: aligned.dir,
+    ...(sft.hub || aligned.hub ? { sources: { ...(sft.hub ? { sft: { repo: sft.hub.repo, revision: sft.hub.revision } } : {}), ...(aligned.hub ? { aligned: { repo: aligned.hub.repo, revision: aligned.hub.revision } } : {}) } } : {}),
+    alpha,
     rules: values["alpha-rule"] ?? [],
     dtype: values.dtype,
     shardSize: values["shard-size"],
@@ -76,10 +103,10 @@ export async function run(argv: string[]): Promise<number> {
     overwrite: values.overwrite,
     allowNonFinite: values["allow-nonfinite"],
     threads,
-    onProgress: values.quiet
+    onProgress: quiet
       ? undefined
       : (p) => {
-          progress ??= new Progress({ label: "extrapolate", total: p.bytesTotal, unit: "bytes" });
+          progress ??= new Progress({ label: "extrapolate", total: p.bytesTotal, unit: "bytes", mode });
           progress.update(p.bytesDone, `${p.tensorsDone}/${p.tensorsTotal} tensors`);
         },
   });
@@ -90,7 +117,7 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     console.log(summary(report));
   }
-  return 0;
+  return EXIT.ok;
 }
 
 function parseAlphaFlag(text: string): number {

@@ -1,17 +1,24 @@
 /** `expo-bot inspect PATH [--json]`: the tensors of a safetensors file or model folder, and whether it is valid. */
+import { existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
-import { parseArgs } from "node:util";
+import { looksLikeRepoRef } from "../hub/repo-ref.js";
+import { resolveModelArg } from "./model-ref.js";
 import { openModelWeights } from "../checkpoint/weights.js";
 import { DTYPE_BYTES, type Dtype } from "../safetensors/dtype.js";
 import { openSafetensorsFile } from "../safetensors/reader.js";
 import { UserError, errorMessage } from "../util/errors.js";
 import { formatBytes } from "../util/progress.js";
+import { parseCommandArgs } from "../util/args.js";
+import { EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
 
-export const USAGE = `Usage: expo-bot inspect PATH [--json]
+export const USAGE = `Usage: expo-bot inspect PATH|owner/name[@revision] [--json]
 
 Lists the tensors of a .safetensors file or a model folder (model.safetensors or a sharded
 index), with dtypes and the parameter count, and validates every header against the
-safetensors rules. Exits 1 when PATH is not valid.`;
+safetensors rules (including that every file is as long as its header says). Exits 2 (bad
+input) when PATH is not valid.
+
+${EXIT_CODES_HELP}`;
 
 export interface InspectReport {
   path: string;
@@ -68,13 +75,16 @@ export async function inspectPath(path: string): Promise<InspectReport> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } } });
+  const { values, positionals } = parseCommandArgs({ argv, allowPositionals: true, options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } } });
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
   if (positionals.length !== 1) throw new UserError(`expected one PATH, got ${positionals.length}\n\n${USAGE}`);
-  const report = await inspectPath(positionals[0]);
+  // A Hub id is inspected from its cached download, like every other model argument.
+  const given = positionals[0]!;
+  const path = existsSync(given) || !looksLikeRepoRef(given) ? given : (await resolveModelArg({ value: given, flag: "PATH", progress: true })).dir;
+  const report = await inspectPath(path);
   if (values.json) {
     console.log(JSON.stringify(report, null, 2));
   } else {
@@ -86,5 +96,5 @@ export async function run(argv: string[]): Promise<number> {
     lines.push(report.valid ? "valid: yes" : `valid: NO — ${report.error}`);
     console.log(lines.join("\n"));
   }
-  return report.valid ? 0 : 1;
+  return report.valid ? EXIT.ok : EXIT.badInput;
 }

@@ -3,8 +3,11 @@
  * bot request (src/job). Resumable: rerun with the same --out to continue.
  */
 import { readFile } from "node:fs/promises";
+import { SEARCH_FLAG_ALIASES, SEARCH_FLAG_OPTIONS } from "../search/settings.js";
+import { parseCommandArgs } from "../util/args.js";
 import { UserError } from "../util/errors.js";
 import { registerSecret } from "../util/redact.js";
+import { EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
 import { parseJobRequest, runJob } from "../job/job.js";
 import { defaultSteps } from "../job/steps.js";
 
@@ -29,7 +32,12 @@ Every other option goes to \`expo-bot search\` (e.g. --generator openai --endpoi
 --n-prompts 200). --reward-model takes a folder or a Hub id, which the download step fetches;
 without it the embedded scorer uses the paper's reward model, weqweasdas/RM-Mistral-7B.
 The Hub token is read from $HF_TOKEN.
-Exit codes: 0 published or no gain, 1 the job failed (see results.json), 2 bad input.`;
+
+Whatever happens, DIR/results.json says it (outcome published | no-gain | failed, the step
+and message). The exit code follows the table: 0 published, 5 no gain, 3 the full check
+refused the pair, 1 any other failed step.
+
+${EXIT_CODES_HELP}`;
 
 const VALUE_OPTIONS = new Set(["--request", "--out", "--namespace", "--run-url", "--hub-url"]);
 const FLAG_OPTIONS = new Set(["--allow-gated", "--allow-private"]);
@@ -37,8 +45,23 @@ const FLAG_OPTIONS = new Set(["--allow-gated", "--allow-private"]);
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     console.log(HELP);
-    return 0;
+    return EXIT.ok;
   }
+  // Every flag is checked up front (typos get a suggestion), before the request is read.
+  parseCommandArgs({
+    argv,
+    aliases: SEARCH_FLAG_ALIASES,
+    options: {
+      ...SEARCH_FLAG_OPTIONS,
+      request: { type: "string" },
+      out: { type: "string" },
+      namespace: { type: "string" },
+      "run-url": { type: "string" },
+      "hub-url": { type: "string" },
+      "allow-gated": { type: "boolean" },
+      "allow-private": { type: "boolean" },
+    },
+  });
   const values: Record<string, string | boolean> = {};
   const passthrough: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -71,5 +94,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const results = await runJob({ request, out, steps, log: (line) => console.error(`expo-bot job: ${line}`) });
   console.log(JSON.stringify({ outcome: results.outcome, chosenAlpha: results.chosenAlpha, published: results.published, error: results.error }));
-  return results.outcome === "failed" ? 1 : 0;
+  if (results.outcome === "published") return EXIT.ok;
+  if (results.outcome === "no-gain") return EXIT.noGain;
+  return results.error?.step === "check" ? EXIT.refused : EXIT.internal;
 }

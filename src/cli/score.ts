@@ -3,22 +3,24 @@
  * response with a sequence-classification reward model on the embedded ONNX Runtime
  * backend; `--dump-logits FILE` writes the per-token head outputs as a float32 .npy.
  */
-import { parseArgs } from "node:util";
 import { loadRewardModel } from "../inference/index.js";
 import { encodeNpyFloat32 } from "../inference/npy.js";
 import { UserError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { intOption, parseTokenIds } from "./generate.js";
+import { parseCommandArgs } from "../util/args.js";
+import { EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
+import { resolveModelArg } from "./model-ref.js";
 
 const HELP = `Usage: expo-bot score --reward-model DIR --prompt TEXT --response TEXT [options]
 
 Scores responses with a Llama / Mistral / Qwen2 ForSequenceClassification reward model from
-a local safetensors folder, on ONNX Runtime (CPU). The user prompt and assistant response are
+a safetensors folder or Hub id owner/name[@revision], on ONNX Runtime (CPU). The user prompt and assistant response are
 rendered with the reward model's chat template; the score is read at the last non-padding
 token, as transformers does.
 
 Options:
-  --reward-model DIR        reward model folder
+  --reward-model M          reward model folder or Hub id owner/name[@revision]
   --prompt TEXT             the user prompt (one, or one per --response)
   --response TEXT           a response to score (repeatable)
   --threads N               ONNX Runtime intra-op threads
@@ -26,13 +28,17 @@ Options:
                             --token-ids (or of the first pair's tokens) as a float32 .npy
   --token-ids JSON|@FILE    token ids for --dump-logits
   --json                    print JSON lines { prompt, response, score, tokens }
-  -h, --help                this help`;
+  --hub-url URL             Hub endpoint (default $HF_ENDPOINT or https://huggingface.co)
+  -h, --help                this help
+
+${EXIT_CODES_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
+  const { values } = parseCommandArgs({
+    argv,
     options: {
       "reward-model": { type: "string" },
+      "hub-url": { type: "string" },
       prompt: { type: "string", multiple: true },
       response: { type: "string", multiple: true },
       threads: { type: "string" },
@@ -41,14 +47,12 @@ export async function run(argv: string[]): Promise<number> {
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
-    strict: true,
   });
   if (values.help) {
     console.log(HELP);
-    return 0;
+    return EXIT.ok;
   }
-  const dir = values["reward-model"];
-  if (!dir) throw new UserError("--reward-model DIR is required");
+  if (!values["reward-model"]) throw new UserError("--reward-model is required (a folder or a Hub id owner/name[@revision])");
   const prompts = values.prompt ?? [];
   const responses = values.response ?? [];
   if (responses.length > 0 && prompts.length !== 1 && prompts.length !== responses.length) {
@@ -58,6 +62,7 @@ export async function run(argv: string[]): Promise<number> {
   const pairs = responses.map((response, i) => ({ prompt: prompts.length === 1 ? prompts[0] : prompts[i], response }));
   const threads = values.threads === undefined ? undefined : intOption(values.threads, "--threads", 1, 1);
 
+  const { dir } = await resolveModelArg({ value: values["reward-model"], flag: "--reward-model", hubUrl: values["hub-url"], progress: true });
   const rm = await loadRewardModel(dir, { threads });
   try {
     if (values["dump-logits"]) {
@@ -76,7 +81,7 @@ export async function run(argv: string[]): Promise<number> {
       if (values.json) console.log(JSON.stringify({ prompt: pairs[i].prompt, response: pairs[i].response, score: s, tokens: tokens[i].length }));
       else console.log(s.toFixed(6));
     }
-    return 0;
+    return EXIT.ok;
   } finally {
     await rm.close();
   }

@@ -30,6 +30,7 @@ import { createHubClient, readTextFile, type HubClientOptions } from "../hub/ind
 import { parseJobRequest, runJob } from "../job/job.js";
 import type { ExpoResults } from "../job/results.js";
 import { defaultSteps } from "../job/steps.js";
+import { whyChosen } from "../search/explain.js";
 import { cardFrontMatter } from "../synthetic/card.js";
 import { demoPrompts, FILLER_PIECE, HELPFUL_PIECES, writeDemoModels } from "../synthetic/demo-models.js";
 import { LocalIssueTracker } from "./local-issues.js";
@@ -66,6 +67,8 @@ export interface DemoOutcome {
     check: { verdict: string; relativeDistance: number | null; cosine: number | null } | null;
     /** The search's decision in words (search.json). */
     decision: string | null;
+    /** Why the chosen α, when another α has the higher mean (src/search/explain.ts). */
+    why: string | null;
     /** The paper's Figure 1 check: α = −0.5 (halfway back to θ0) against θ1. */
     sanity: { alpha: number; gain: number; note: string } | null;
   };
@@ -138,7 +141,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
     const searchArgs = [
       "--reward-model", models.reward.dir,
       "--prompts", promptFile,
-      "--max-tokens", String(options.maxTokens ?? 24),
+      "--max-new-tokens", String(options.maxTokens ?? 24),
       "--strategy", options.strategy ?? "auto",
     ];
     const jobLog = (line: string) => log(`    job: ${line}  [${elapsed()}]`);
@@ -223,6 +226,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
         comment: resultComment,
         plots,
         decision: searchJson?.decision?.reason ?? null,
+        why: searchJson ? whyChosen(searchJson) : null,
         sanity: searchJson?.sanity ? { alpha: searchJson.sanity.alpha, gain: searchJson.sanity.gain.mean, note: searchJson.sanity.note } : null,
         check: checkJson ? { verdict: checkJson.verdict, relativeDistance: checkJson.overall?.relativeDistance ?? null, cosine: checkJson.overall?.cosine ?? null } : null,
       },
@@ -258,7 +262,8 @@ function printOutcome(o: DemoOutcome, dir: string, issues: LocalIssueTracker, lo
     }
     log(r.chosenAlpha === null ? "Decision: no gain — nothing published." : `Decision: α = ${r.chosenAlpha}`);
     if (o.aligned.decision) log(`  ${o.aligned.decision}`);
-    if (o.aligned.sanity) log(`Sanity check: α = ${o.aligned.sanity.alpha}: reward ${fmt(o.aligned.sanity.gain)} vs α = 0 — ${o.aligned.sanity.note}`);
+    if (o.aligned.why) log(`  ${o.aligned.why}`);
+    if (o.aligned.sanity) log(`Sanity check: α = ${o.aligned.sanity.alpha}: Δ reward vs α = 0 ${fmt(o.aligned.sanity.gain)} — ${o.aligned.sanity.note}`);
   }
   for (const p of o.aligned.plots) log(`Plot: ${rel(p)}`);
   if (r?.published) {

@@ -9,7 +9,11 @@
  *   wait exceeds `maxRateLimitWaitMs`. Retried for every method (the Hub did not act on it).
  * - 500/502/503/504 and connection failures: exponential backoff with jitter, only for
  *   requests that are safe to repeat (GET/HEAD/PUT, preupload, LFS batch/verify); never for a
- *   commit or a discussion post, which could otherwise happen twice.
+ *   commit or a discussion post, which could otherwise happen twice. A host that does not
+ *   resolve or refuses connections (ENOTFOUND, EAI_AGAIN, ECONNREFUSED) is retried once only:
+ *   offline, the user hears so in about a second, not after 15 s of backoff.
+ * - offline (`offline`, default from HF_HUB_OFFLINE=1 as in huggingface_hub): no request is
+ *   made; every call fails at once with HubOfflineError.
  * - a ranged or small response whose body arrives short (connection cut) is re-requested. A
  *   compressed body (Content-Encoding gzip/br) is read decoded; its Content-Length is the
  *   compressed size, so only fetch's own check of the received bytes applies to it.
@@ -17,6 +21,7 @@
  * (errors.ts). `sleep` is injectable so tests run in milliseconds.
  */
 import { HUB_URL } from "@huggingface/hub";
+import { HubOfflineError } from "./errors.js";
 
 export interface RetryOptions {
   /** Retries after the first attempt. Default 5. */
@@ -48,6 +53,22 @@ export interface HubClientOptions {
   bufferLimitBytes?: number;
   /** Called on each retry (for logs; the URL never contains the token). */
   onRetry?: (event: RetryEvent) => void;
+  /** Make no request at all (HubOfflineError). Default: HF_HUB_OFFLINE is 1/true/yes/on. */
+  offline?: boolean;
+}
+
+/** huggingface_hub's reading of HF_HUB_OFFLINE. */
+export function isHubOffline(env: NodeJS.ProcessEnv = process.env): boolean {
+  return /^(1|true|yes|on)$/i.test(env.HF_HUB_OFFLINE?.trim() ?? "");
+}
+
+/** Connection errors that mean "this host is not reachable from here", not a transient hiccup. */
+const UNREACHABLE_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ENETUNREACH", "EHOSTUNREACH"]);
+
+export function connectionErrorCode(err: unknown): string | undefined {
+  const cause = (err as { cause?: { code?: unknown; errors?: Array<{ code?: unknown }> } })?.cause;
+  const code = cause?.code ?? cause?.errors?.[0]?.code;
+  return typeof code === "string" ? code : undefined;
 }
 
 /** What the Hub says about a failure in headers (huggingface_hub's hf_raise_for_status reads the same two). */
@@ -88,6 +109,7 @@ export interface HubClient {
   /** Authorization header for our own REST calls. */
   authHeaders(): Record<string, string>;
   readonly hasToken: boolean;
+  readonly offline: boolean;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -107,6 +129,7 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
   // The token lives only in this closure.
   const token = options.token;
   const bufferLimit = options.bufferLimitBytes ?? 16 * 1024 * 1024;
+  const offline = options.offline ?? isHubOffline();
 
   const make = (buffer: boolean): typeof fetch =>
     (async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
@@ -116,6 +139,7 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
       const replayable = body === undefined || body === null || typeof body === "string" || body instanceof Blob || body instanceof ArrayBuffer || ArrayBuffer.isView(body) || body instanceof URLSearchParams;
       const safeToRepeat = replayable && isIdempotent(method, url);
       const hasRange = new Headers(init?.headers).has("range");
+      if (offline) throw new HubOfflineError(`HF_HUB_OFFLINE is set: not contacting ${hubUrl} (${method} ${safePath(url)})`, { ctx: { op: "offline" } });
       for (let attempt = 0; ; attempt++) {
         stats.requests++;
         const last = attempt >= retry.maxRetries;
@@ -123,7 +147,8 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
         try {
           res = await baseFetch(input, init);
         } catch (err) {
-          if (last || !safeToRepeat || isAbort(err)) throw err;
+          const unreachable = UNREACHABLE_CODES.has(connectionErrorCode(err) ?? "");
+          if (last || !safeToRepeat || isAbort(err) || (unreachable && attempt >= 1)) throw err;
           await backoff(attempt, `connection failed: ${(err as Error).message}`);
           continue;
         }
@@ -202,6 +227,7 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
     stats,
     errorHeaders,
     hasToken: Boolean(token),
+    offline,
     credentials() {
       return { ...(token ? { accessToken: token } : {}), hubUrl, fetch: client.fetch };
     },

@@ -103,6 +103,28 @@ export class HubConflictError extends HubError {
   }
 }
 
+/** HF_HUB_OFFLINE is set and something needed the Hub (exit 4, like any unreachable Hub). */
+export class HubOfflineError extends HubError {
+  constructor(...args: ConstructorParameters<typeof HubError>) {
+    super(...args);
+    this.name = "HubOfflineError";
+  }
+}
+
+/** The host a failed connection was for, from undici's cause (hostname, or address:port). */
+function failedHost(err: unknown): string | undefined {
+  const cause = (err as { cause?: { hostname?: unknown; address?: unknown; port?: unknown } }).cause;
+  if (typeof cause?.hostname === "string") return cause.hostname;
+  if (typeof cause?.address === "string") return `${cause.address}${typeof cause.port === "number" ? `:${cause.port}` : ""}`;
+  return undefined;
+}
+
+/** The same error (same class, status, code, exit code) with `prefix` before its message: for callers that add which flag or model it was about. */
+export function prefixHubError(err: HubError, prefix: string): HubError {
+  const Ctor = err.constructor as new (message: string, init: ConstructorParameters<typeof HubError>[1]) => HubError;
+  return new Ctor(`${prefix}${err.message}`, { status: err.status, code: err.code, cause: err, exitCode: err.exitCode, ctx: { op: "", repo: err.repo, revision: err.revision, path: err.path } });
+}
+
 export function describeTarget(ctx: HubErrorContext): string {
   let s = ctx.repo ?? "the Hub";
   if (ctx.revision) s += `@${ctx.revision}`;
@@ -197,7 +219,8 @@ export function toHubError(err: unknown, ctx: HubErrorContext, errorHeaders?: Ma
     return new HubError(`${ctx.op}: ${target}: unexpected response from the Hub (${err.message})`, { ctx, cause: err });
   }
   if (err instanceof TypeError && /fetch failed|terminated|network|socket|ECONN|other side closed/i.test(`${err.message} ${String((err as { cause?: unknown }).cause ?? "")}`)) {
-    return new HubTransferError(`${ctx.op}: ${target}: connection to the Hub failed (${err.message}${(err as { cause?: { code?: string } }).cause?.code ? `, ${(err as { cause?: { code?: string } }).cause!.code}` : ""})`, { ctx, cause: err });
+    const host = failedHost(err);
+    return new HubTransferError(`${ctx.op}: ${target}: connection to the Hub${host ? ` at ${host}` : ""} failed (${err.message}${(err as { cause?: { code?: string } }).cause?.code ? `, ${(err as { cause?: { code?: string } }).cause!.code}` : ""})`, { ctx, cause: err });
   }
   return err instanceof Error ? err : new Error(String(err));
 }

@@ -3,7 +3,7 @@
  * takes one params object with a `client` from `createHubClient({ token, hubUrl, fetch,
  * retry, sleep, useXet })`, and throws the typed errors of errors.ts. See docs/hub.md.
  */
-export { createHubClient, rateLimitDelayMs } from "./client.js";
+export { createHubClient, rateLimitDelayMs, isHubOffline } from "./client.js";
 export type { HubClient, HubClientOptions, RetryOptions, RetryEvent, HubStats, HubErrorHeaders } from "./client.js";
 export { resolveUrl } from "./resolve-url.js";
 export * from "./errors.js";
@@ -24,3 +24,4 @@ export { createDiscussion } from "./create-discussion.js";
 export { commentDiscussion, getDiscussion } from "./comment-discussion.js";
 export { findDiscussion, postToThread } from "./find-discussion.js";
 export { hubFileAccess, type HubFileAccess } from "./file-access.js";
+export { cachedModel, modelCacheDir, hfHubCacheDir, hfHome, type CachedModel, type CachedModelParams } from "./model-cache.js";

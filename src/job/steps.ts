@@ -1,7 +1,7 @@
 /**
  * The job's real steps over the project's modules: src/hub (download), src/expo (check,
- * extrapolate), the `expo-bot search` command (same options as on the command line) and
- * src/publish.
+ * extrapolate), src/search (the search's flags parsed by settings.ts and run by
+ * runConfiguredSearch, as `expo-bot search` does) and src/publish.
  */
 import { existsSync } from "node:fs";
 import { readdir, stat, writeFile } from "node:fs/promises";
@@ -11,21 +11,23 @@ import { extrapolate } from "../expo/extrapolate.js";
 import { createHubClient, getModelInfo, looksLikeRepoRef, parseRepoRef, snapshotDownload, type HubClientOptions, type RepoRef } from "../hub/index.js";
 import { plotUrl, publishModel } from "../publish/publish.js";
 import { readSearchReport } from "../publish/report.js";
+import { runConfiguredSearch } from "../search/configured.js";
+import { parseSearchFlags, type SearchSettings } from "../search/settings.js";
 import { UserError } from "../util/errors.js";
 import { writePinnedReport, type JobContext, type JobSteps, type SearchOutcome } from "./job.js";
 import type { AlphaStatistics } from "./results.js";
 
 export interface DefaultStepsOptions {
   hub: HubClientOptions;
-  /** Options passed to `expo-bot search` (generator, scorer, prompts…). */
+  /** `expo-bot search` flags (generator, scorer, prompts…; src/search/settings.ts). */
   searchArgs?: string[];
   /** Owner of `<θ1 name>-ExPO` (default: the token's user). */
   namespace?: string;
   runUrl?: string;
   allowGated?: boolean;
   allowPrivate?: boolean;
-  /** Test seam: the search command (default: src/cli/search.ts `run`). */
-  runSearch?: (argv: string[]) => Promise<number>;
+  /** Test seam: the search (default: src/search/configured.ts). */
+  runSearch?: typeof runConfiguredSearch;
 }
 
 /** The reward model the paper used to choose α (a MistralForSequenceClassification). */
@@ -37,27 +39,13 @@ export const PAPER_REWARD_MODEL = "weqweasdas/RM-Mistral-7B";
  * paper's reward model when the embedded scorer is used and none was named. Null with an
  * HTTP scorer.
  */
-export function rewardModelToFetch(searchArgs: readonly string[]): RepoRef | null {
-  const value = (flag: string) => {
-    const i = searchArgs.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
-    if (i < 0) return undefined;
-    return searchArgs[i].includes("=") ? searchArgs[i].slice(flag.length + 1) : searchArgs[i + 1];
-  };
-  if ((value("--scorer") ?? "embedded") !== "embedded") return null;
-  const given = value("--reward-model");
+export function rewardModelToFetch(searchArgs: readonly string[] | SearchSettings): RepoRef | null {
+  const settings = Array.isArray(searchArgs) ? parseSearchFlags([...searchArgs]) : (searchArgs as SearchSettings);
+  if (settings.scorer.kind !== "embedded") return null;
+  const given = settings.scorer.rewardModel;
   if (given === undefined) return parseRepoRef(PAPER_REWARD_MODEL);
   if (existsSync(given) || !looksLikeRepoRef(given)) return null;
   return parseRepoRef(given);
-}
-
-/** searchArgs with `--reward-model` pointing at `dir` (replacing a Hub id, or added). */
-export function withRewardModelDir(searchArgs: readonly string[], dir: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < searchArgs.length; i++) {
-    if (searchArgs[i] === "--reward-model") i++;
-    else if (!searchArgs[i].startsWith("--reward-model=")) out.push(searchArgs[i]);
-  }
-  return [...out, "--reward-model", dir];
 }
 
 async function folderBytes(dir: string, names: string[]): Promise<number> {
@@ -70,6 +58,8 @@ const rewardDir = (ctx: JobContext) => join(ctx.out, "sources", "reward-model");
 
 export function defaultSteps(o: DefaultStepsOptions): JobSteps {
   const client = createHubClient(o.hub);
+  // Parsed up front: a bad flag fails the job before any download.
+  const settings = parseSearchFlags(o.searchArgs ?? []);
   let plot: string | undefined;
   return {
     async download(ctx: JobContext) {
@@ -80,7 +70,7 @@ export function defaultSteps(o: DefaultStepsOptions): JobSteps {
         if (r.commit !== sha) throw new UserError(`${repo}: downloaded ${r.commit}, expected ${sha}`);
         bytes += r.bytesDownloaded;
       }
-      const reward = rewardModelToFetch(o.searchArgs ?? []);
+      const reward = rewardModelToFetch(settings);
       if (reward) {
         const r = await snapshotDownload({ client, repo: reward.repo, revision: reward.revision, dir: rewardDir(ctx), showProgress: process.stderr.isTTY });
         bytes += r.bytesDownloaded;
@@ -97,13 +87,19 @@ export function defaultSteps(o: DefaultStepsOptions): JobSteps {
     async search(ctx): Promise<SearchOutcome> {
       const dir = join(ctx.out, "search");
       const pinned = ctx.request.alpha;
-      const searchArgs = rewardModelToFetch(o.searchArgs ?? []) ? withRewardModelDir(o.searchArgs ?? [], rewardDir(ctx)) : (o.searchArgs ?? []);
-      const argv = [...searchArgs, "--sft", ctx.dirs.theta0, "--aligned", ctx.dirs.theta1, "--work", join(ctx.out, "work"), "--out", dir, "--quiet"];
       // A pinned α is still measured against α = 0 and reported, but not searched.
-      if (pinned !== null && pinned > 0) argv.push("--strategy", "grid", "--alphas", String(pinned));
-      const run = o.runSearch ?? (await import("../cli/search.js")).run;
-      const code = await run(argv);
-      if (code !== 0) throw new UserError(`the α search exited with code ${code}`);
+      const strategy = pinned !== null && pinned > 0 ? { kind: "grid" as const, alphas: [pinned] } : settings.strategy;
+      const given = settings.scorer.kind === "embedded" ? settings.scorer.rewardModel : undefined;
+      const rewardModel = settings.scorer.kind !== "embedded" ? undefined : { dir: rewardModelToFetch(settings) ? rewardDir(ctx) : given! };
+      const run = o.runSearch ?? runConfiguredSearch;
+      await run({
+        settings: { ...settings, strategy, work: join(ctx.out, "work") },
+        sft: ctx.dirs.theta0,
+        aligned: ctx.dirs.theta1,
+        rewardModel,
+        out: dir,
+        hubUrl: o.hub.hubUrl,
+      });
       const report = await readSearchReport(join(dir, "search.json"));
       const alphas: AlphaStatistics[] = report.summary.rows
         .filter((r) => r.alpha >= 0)

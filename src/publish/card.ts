@@ -175,18 +175,20 @@ function reproduceSnippet(input: ModelCardInput): string {
   ];
   if (!search.pinned) {
     const opts: string[] = [];
+    const notes: string[] = [];
     if (search.strategy === "grid" || search.strategy === "auto") opts.push(`--strategy ${search.strategy}`);
     if (search.strategy === "grid") {
       const alphas = search.rows.map((r) => r.alpha).filter((a) => a > 0 && Number.isFinite(a));
       if (alphas.length) opts.push(`--alphas ${alphas.join(",")}`);
     }
+    opts.push(...promptOptions(search, notes));
     if (search.promptCount !== undefined && Number.isInteger(search.promptCount)) opts.push(`--n-prompts ${search.promptCount}`);
     if (search.promptSeed !== undefined && Number.isInteger(search.promptSeed)) opts.push(`--seed ${search.promptSeed}`);
-    lines.push(
-      "# the α search: answers to held-out prompts at each α, scored by a reward model",
-      "# (add the generator and scorer options of the original run; search.json records them)",
-      `npx expo-bot search --sft ./theta0 --aligned ./theta1 ${opts.length ? `${opts.join(" ")} ` : ""}--out ./search`,
-    );
+    if (search.maxNewTokens !== undefined && Number.isInteger(search.maxNewTokens)) opts.push(`--max-new-tokens ${search.maxNewTokens}`);
+    opts.push(...scorerOptions(search.rewardModel, notes));
+    if (search.generator?.startsWith("openai:")) notes.push("answers came from an OpenAI-compatible server: add --generator openai --endpoint URL or --launch CMD");
+    lines.push("# the α search: answers to held-out prompts at each α, scored by a reward model", ...notes.map((n) => `# ${n}`));
+    lines.push(`npx expo-bot search --sft ./theta0 --aligned ./theta1 ${opts.join(" ")} --out ./search`);
   }
   lines.push(
     "# θ2 = θ1 + α·(θ1 − θ0), streamed tensor by tensor",
@@ -195,6 +197,29 @@ function reproduceSnippet(input: ModelCardInput): string {
     "```",
   );
   return lines.join("\n");
+}
+
+const ULTRAFEEDBACK_SOURCE = /^HuggingFaceH4\/ultrafeedback_binarized(:|$)/;
+
+/** `--prompts`: the Hub's paper set, or the file the run read (by its base name: the path was the runner's). */
+function promptOptions(search: SearchSummary, notes: string[]): string[] {
+  const source = search.prompts;
+  if (!source || ULTRAFEEDBACK_SOURCE.test(source)) return ["--prompts hub"];
+  const base = source.split(/[\\/]/).pop() ?? "";
+  const name = /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(base) ? base : "prompts.jsonl";
+  notes.push(`--prompts: the run's own prompt file (${name}); the prompt ids it used are in search.json`);
+  return [`--prompts ./${name}`];
+}
+
+/** The scorer flags: the reward model's Hub id (at its commit) or HTTP endpoint, as search.json recorded it. */
+function scorerOptions(rewardModel: string | undefined, notes: string[]): string[] {
+  if (!rewardModel) return ["--reward-model REWARD_MODEL"];
+  const http = /^http:(json|vllm-pooling):(https?:\/\/[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]+)$/.exec(rewardModel);
+  if (http) return ["--scorer http", `--scorer-format ${http[1]}`, `--scorer-endpoint '${http[2]!.replace(/'/g, "")}'`];
+  const hub = /^([A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*)(@[A-Za-z0-9._-]+)?$/.exec(rewardModel);
+  if (hub) return [`--reward-model ${hub[1]}${hub[2] ?? ""}`];
+  notes.push("--reward-model: the run used a local reward model folder, not a Hub id");
+  return ["--reward-model ./reward-model"];
 }
 
 /** The full README.md: YAML front matter + body. */

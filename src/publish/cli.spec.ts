@@ -1,5 +1,5 @@
 /** `expo-bot publish` end to end against the local Hub. */
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { copyFile, cp, mkdir, mkdtemp, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
@@ -65,16 +65,54 @@ afterAll(async () => {
 });
 
 describe("expo-bot publish", () => {
-  it("--dry-run prints the card and writes nothing (sources from the provenance file)", async () => {
-    process.env.HF_TOKEN = TOKEN;
+  it("--dry-run prints the card and writes nothing, with no token and no network (sources from the provenance file)", async () => {
+    delete process.env.HF_TOKEN;
+    delete process.env.HUGGING_FACE_HUB_TOKEN;
     const io = capture();
-    const code = await main(["publish", "--model", modelDir, "--report", reportPath, "--hub-url", hub.url, "--dry-run"]);
+    // Port 9 (discard) on loopback: any request would fail; a dry run makes none.
+    const code = await main(["publish", "--model", modelDir, "--report", reportPath, "--hub-url", "http://127.0.0.1:9", "--namespace", "expo-bot", "--dry-run"]);
+    expect(io.err()).not.toMatch(/connection|unreachable/i);
     expect(code).toBe(0);
     const meta = parseCardMetadata(io.out())!;
     expect(meta.base_model).toEqual(["acme/tiny-dpo", "acme/tiny-sft"]);
     expect(io.out()).toContain("# tiny-dpo-ExPO");
     expect(io.err()).toContain("dry run: would publish expo-bot/tiny-dpo-ExPO");
+    expect(io.err()).toMatch(/not checked without the Hub: θ1's licence/);
     expect(hub.admin.repo("expo-bot/tiny-dpo-ExPO")).toBeUndefined();
+  });
+
+  it("validates the folder before anything is uploaded: a truncated safetensors file, a folder without weights", async () => {
+    process.env.HF_TOKEN = TOKEN;
+    const truncated = join(tmp, "truncated");
+    await cp(modelDir, truncated, { recursive: true });
+    const size = (await stat(join(truncated, "model.safetensors"))).size;
+    await truncate(join(truncated, "model.safetensors"), Math.floor(size / 2));
+    let io = capture();
+    expect(await main(["publish", "--model", truncated, "--report", reportPath, "--hub-url", hub.url, "--repo", "expo-bot/truncated"])).toBe(2);
+    expect(io.err()).toMatch(/not a complete, valid model folder; nothing was uploaded:\n {2}- model\.safetensors: .*file has \d+ bytes/);
+    expect(hub.admin.repo("expo-bot/truncated")).toBeUndefined();
+    vi.restoreAllMocks();
+
+    const empty = join(tmp, "no-weights");
+    await cp(modelDir, empty, { recursive: true });
+    await rm(join(empty, "model.safetensors"));
+    io = capture();
+    expect(await main(["publish", "--model", empty, "--report", reportPath, "--dry-run", "--json"])).toBe(2);
+    expect(io.err()).toMatch(/no weights \(model\.safetensors or model\.safetensors\.index\.json\)/);
+    // --json: the error is JSON on stdout too.
+    expect(JSON.parse(io.out())).toMatchObject({ error: { exitCode: 2, kind: "bad-input" } });
+  });
+
+  it("refuses --theta1 that disagrees with the folder's expo_provenance.json", async () => {
+    const io = capture();
+    expect(await main(["publish", "--model", modelDir, "--report", reportPath, "--theta1", "acme/nd-dpo", "--dry-run"])).toBe(2);
+    expect(io.err()).toMatch(/--theta1 acme\/nd-dpo@main disagrees with expo_provenance\.json, which says the folder was built from θ1 = acme\/tiny-dpo/);
+  });
+
+  it("keeps --repo exactly as given", async () => {
+    const io = capture();
+    expect(await main(["publish", "--model", modelDir, "--report", reportPath, "--repo", "tester/x", "--dry-run"])).toBe(0);
+    expect(io.err()).toContain("dry run: would publish tester/x:");
   });
 
   it("publishes, then reports the rerun as up to date", async () => {
@@ -90,11 +128,15 @@ describe("expo-bot publish", () => {
     expect(io.out()).toContain("already up to date");
   });
 
-  it("exits 4 with the reasons when the licence forbids derivatives", async () => {
+  it("exits 3 (refused) with the reasons when the licence forbids derivatives", async () => {
     process.env.HF_TOKEN = TOKEN;
+    // A folder without a provenance file: the sources come from the flags.
+    const bare = join(tmp, "bare");
+    await cp(modelDir, bare, { recursive: true });
+    await rm(join(bare, "expo_provenance.json"));
     const io = capture();
-    const code = await main(["publish", "--model", modelDir, "--report", reportPath, "--theta1", "acme/nd-dpo", "--theta0", "acme/tiny-sft", "--hub-url", hub.url]);
-    expect(code).toBe(4);
+    const code = await main(["publish", "--model", bare, "--report", reportPath, "--theta1", "acme/nd-dpo", "--theta0", "acme/tiny-sft", "--hub-url", hub.url]);
+    expect(code).toBe(3);
     expect(io.err()).toMatch(/cc-by-nd-4\.0, which does not allow derivative works/);
   });
 

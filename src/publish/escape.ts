@@ -6,7 +6,9 @@
  * reach it as the Handlebars helper `{{md x}}`. It makes any string inert as inline text
  * in a paragraph, a list item, a heading, a link text or a GFM table cell:
  *
- * - HTML: `& < > " '` become entities, so no tag, attribute or comment can open;
+ * - HTML: `& < > "` become entities, so no tag, attribute or comment can open (with `<`
+ *   escaped no attribute exists for a `'` to close, so apostrophes stay readable: "θ1's",
+ *   not "θ1&#39;s", in the Markdown people read raw);
  * - Markdown: the punctuation that opens or closes an inline construct (code spans,
  *   emphasis, strikethrough, links, images, math) is backslash-escaped, pipes included so
  *   a table cell cannot be split, and so is a leading `#`, `-`, `+`, `=` or `1.`;
@@ -29,12 +31,11 @@ const HTML_ENTITIES: Record<string, string> = {
   "<": "&lt;",
   ">": "&gt;",
   '"': "&quot;",
-  "'": "&#39;",
 };
 
 // Punctuation that opens or closes an inline construct anywhere in a line: code spans,
 // emphasis, strikethrough, links/images, table cells, math (GitHub renders `$…$`).
-// `&<>"'` are handled as HTML entities instead (above).
+// `&<>"` are handled as HTML entities instead (above).
 const INLINE_SPECIALS = /[\\`*_\[\]|~$]/g;
 // Punctuation that starts a block only at the beginning of a line (headings, lists, block
 // quotes, setext underlines, thematic breaks, ordered lists such as `1.` / `1)`).
@@ -64,7 +65,7 @@ export function escapeMarkdown(value: unknown): string {
   // Autolinks: GFM links bare `http(s)://…` and `www.…` whatever escapes precede them.
   text = text.replace(/:\/\//g, `:${Z}//`);
   text = text.replace(/\b(www)\./gi, `$1${Z}.`);
-  text = text.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]!);
+  text = text.replace(/[&<>"]/g, (c) => HTML_ENTITIES[c]!);
   return text.replace(/\u0000/g, ZWSP);
 }
 

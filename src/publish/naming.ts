@@ -64,8 +64,9 @@ export interface NameCandidates {
 }
 
 /**
- * The names to try for the output of (θ1, θ0), in order. `requested` (the CLI's `--repo`)
- * replaces the primary; the licence prefix is applied to it as well.
+ * The names to try for the output of (θ1, θ0), in order. `requested` (the CLI's `--repo`) is
+ * used exactly as given — no "-ExPO" added — or refused (exit 3) when θ1's licence prescribes a
+ * name prefix it lacks: a name the user chose is never silently changed.
  */
 export function outputNames(
   namespace: string,
@@ -74,17 +75,20 @@ export function outputNames(
   options: { namePrefix?: string; requested?: string } = {},
 ): NameCandidates {
   const hash = sourcesHash(theta1, theta0);
-  let ns = namespace;
-  let base: string;
   if (options.requested) {
     assertRepoId(options.requested, "--repo");
-    [ns, base] = options.requested.split("/") as [string, string];
-    base = base.replace(/-ExPO(-[0-9a-f]{8})?$/i, "");
-  } else {
-    if (!NAME_RE.test(namespace)) throw new UserError(`namespace: "${namespace}" is not a Hub user or organization name`);
-    base = theta1.id.split("/")[1] ?? theta1.id;
+    const [owner, name] = options.requested.split("/") as [string, string];
+    if (options.namePrefix && applyNamePrefix(name, options.namePrefix) !== name) {
+      throw new UserError(
+        `--repo ${options.requested}: θ1's licence requires derivative model names to begin with "${options.namePrefix}"; pass e.g. --repo ${owner}/${applyNamePrefix(name, options.namePrefix)}`,
+        { exitCode: 3 },
+      );
+    }
+    return { primary: options.requested, alternate: `${owner}/${fit(name, `-${hash}`)}` };
   }
-  base = applyNamePrefix(base, options.namePrefix);
+  if (!NAME_RE.test(namespace)) throw new UserError(`namespace: "${namespace}" is not a Hub user or organization name`);
+  const ns = namespace;
+  const base = applyNamePrefix(theta1.id.split("/")[1] ?? theta1.id, options.namePrefix);
   const primaryName = `${base}-ExPO`.length <= MAX_REPO_NAME_LENGTH ? `${base}-ExPO` : fit(base, `-ExPO-${hash}`);
   const alternateName = fit(base, `-ExPO-${hash}`);
   return { primary: `${ns}/${primaryName}`, alternate: `${ns}/${alternateName}` };

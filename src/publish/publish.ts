@@ -41,6 +41,7 @@ import { checkAccess, checkLicence, type AccessOptions } from "./licence.js";
 import { assertRepoId, outputNames } from "./naming.js";
 import { parseProvenance, PROVENANCE_FILES, readProvenance } from "./provenance.js";
 import { readSearchReport } from "./report.js";
+import { validatePublishFolder } from "./validate-folder.js";
 import type { SearchSummary, SourceModel } from "./types.js";
 
 /** Licence files copied from θ1 (matched case-insensitively, with or without an extension). */
@@ -50,7 +51,8 @@ export const LICENCE_FILE_RE = /^(LICEN[CS]E|NOTICE|USE_POLICY|COPYING)([-_.][A-
 export class PublishRefusedError extends UserError {
   readonly reasons: RefusalReason[];
   constructor(reasons: RefusalReason[]) {
-    super(`publish refused:\n${reasons.map((r) => `  - ${r.message}`).join("\n")}`, { exitCode: 4 });
+    // Exit 3: "refused" in the CLI's one exit-code table (src/cli/exit-codes.ts).
+    super(`publish refused:\n${reasons.map((r) => `  - ${r.message}`).join("\n")}`, { exitCode: 3 });
     this.name = "PublishRefusedError";
     this.reasons = reasons;
   }
@@ -75,6 +77,12 @@ export interface PublishParams {
   botVersion?: string;
   /** Render and plan, write nothing. */
   dryRun?: boolean;
+  /**
+   * Plan from the local files alone, with no request to the Hub (the CLI's --dry-run): the
+   * licence, access, the token's namespace and what the repo holds now are not checked (the
+   * plan's `unchecked` says so); every file counts as an upload.
+   */
+  local?: boolean;
   /** Progress lines (human-readable). */
   log?: (line: string) => void;
 }
@@ -100,6 +108,8 @@ export interface PublishPlan {
   unchanged: string[];
   warnings: string[];
   notices: string[];
+  /** What a local plan could not check (empty when the Hub was asked). */
+  unchecked: string[];
   commitTitle: string;
   commitDescription: string;
 }
@@ -117,6 +127,8 @@ export interface PublishResult {
   unchanged: string[];
   renamedFrom?: { repo: string; reason: string };
   warnings: string[];
+  /** Dry runs without the Hub: what was not checked. */
+  unchecked?: string[];
   card: string;
 }
 
@@ -171,6 +183,18 @@ async function resolveSources(params: PublishParams, search: SearchSummary): Pro
     const [id] = s.path.split("@");
     return id && /^[^/\s]+\/[^/\s]+$/.test(id) && !existsSync(s.path) ? { id, revision: s.revision || "main" } : undefined;
   };
+  // The folder's own record wins any disagreement: a card must never credit the wrong parent.
+  const disagree = (role: string, flag: string, given?: SourceModel, recorded?: SourceModel) => {
+    if (!given || !recorded) return;
+    const sameRevision = given.revision === "main" || recorded.revision === "main" || given.revision.startsWith(recorded.revision) || recorded.revision.startsWith(given.revision);
+    if (!sameId(given.id, recorded.id) || !sameRevision) {
+      throw new UserError(
+        `${flag} ${given.id}@${given.revision} disagrees with ${basename(provenance!.file)}, which says the folder was built from ${role} = ${recorded.id}@${recorded.revision}; drop ${flag} (the file supplies it) or publish the folder built from ${given.id}`,
+      );
+    }
+  };
+  disagree("θ1", "--theta1", params.theta1, provenance?.theta1);
+  disagree("θ0", "--theta0", params.theta0, provenance?.theta0);
   const theta1 = params.theta1 ?? provenance?.theta1 ?? fromReport(search.aligned);
   const theta0 = params.theta0 ?? provenance?.theta0 ?? fromReport(search.sft);
   if (!theta1 || !theta0) {
@@ -207,7 +231,9 @@ export async function planPublish(params: PublishParams): Promise<PublishPlan> {
   if (search.chosenAlpha === null) {
     throw new UserError(`--report ${params.reportPath}: no α beat α = 0 with confidence (decision: no gain); nothing to publish`, { exitCode: 5 });
   }
+  await validatePublishFolder(params.modelDir);
   const { theta1, theta0 } = await resolveSources(params, search);
+  if (params.local) return planLocally(params, report, theta1, theta0);
 
   // Access and licence, on the revisions the model was built from.
   const [info1, info0] = await Promise.all([sourceInfo(client, "θ1", theta1), sourceInfo(client, "θ0", theta0)]);
@@ -230,12 +256,13 @@ export async function planPublish(params: PublishParams): Promise<PublishPlan> {
   let namespace = params.namespace;
   if (!params.repo && !namespace) namespace = (await getTokenUser({ client })).name;
   const names = outputNames(namespace ?? "", theta1, theta0, { namePrefix: licence.namePrefix, requested: params.repo });
-  if (params.repo && names.primary !== params.repo) {
-    warnings.push(`${params.repo} renamed to ${names.primary}: θ1's licence requires derivative names to begin with "${licence.namePrefix}"`);
-  }
   let repo = names.primary;
   let renamedFrom: PublishPlan["renamedFrom"];
   let state = await inspectTarget(client, repo, theta1.id, theta0.id);
+  if (state.kind === "other-sources" && params.repo) {
+    // A name the user chose is used as given or not at all.
+    throw new PublishRefusedError([{ level: "error", message: `--repo ${repo} already holds a model built from ${JSON.stringify(state.baseModel)}, not [${theta1.id}, ${theta0.id}]; choose another --repo` }]);
+  }
   if (state.kind === "other-sources") {
     const reason = `${repo} already holds a model built from ${JSON.stringify(state.baseModel)}, not [${theta1.id}, ${theta0.id}]`;
     renamedFrom = { repo, reason };
@@ -249,40 +276,16 @@ export async function planPublish(params: PublishParams): Promise<PublishPlan> {
   }
 
   // Local files: the folder, θ1's licence files when the folder lacks them, the plots, the card.
-  const local = new Map<string, { localPath?: string; bytes?: Uint8Array }>();
-  for (const f of await listModelFolder(params.modelDir)) {
-    if (f.path === "README.md") continue; // replaced by our card
-    local.set(f.path, { localPath: f.localPath });
-  }
+  const local = await folderSources(params, report);
   const licenceFiles = info1.files.filter((p) => !p.includes("/") && LICENCE_FILE_RE.test(p));
   for (const path of licenceFiles) {
     if (local.has(path)) continue;
     const text = await readTextFile({ client, repo: theta1.id, path, revision: theta1.revision, maxBytes: 1_000_000 });
     if (text !== null) local.set(path, { bytes: new TextEncoder().encode(text) });
   }
-  for (const [name, file] of report.plotFiles) local.set(name, { localPath: file });
-
-  const cardInput: ModelCardInput = {
-    repoId: repo,
-    theta1,
-    theta0,
-    search,
-    licence: licenceMeta,
-    licenceFiles: [...local.keys()].filter((p) => !p.includes("/") && LICENCE_FILE_RE.test(p)).sort(),
-    notices: (await isSyntheticFolder(params.modelDir)) ? [SYNTHETIC_NOTICE, ...licence.notices] : licence.notices,
-    hubUrl: client.hubUrl,
-  };
-  if (params.runUrl) cardInput.runUrl = params.runUrl;
-  if (params.botVersion) cardInput.botVersion = params.botVersion;
-  const card = renderModelCard(cardInput);
-
-  const files: LocalFile[] = [hashBytes("README.md", new TextEncoder().encode(card))];
-  for (const [path, src] of [...local.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    files.push(src.localPath ? await hashLocalFile(path, src.localPath) : hashBytes(path, src.bytes!));
-  }
+  const { card, files } = await renderAndHash(params, report, local, { repoId: repo, theta1, theta0, licenceMeta, notices: licence.notices, hubUrl: client.hubUrl });
   const remote: RemoteFile[] = state.kind === "same-sources" || state.kind === "empty" ? await listRepoFiles({ client, repo }) : [];
   const diff = diffAgainstRemote(files, remote);
-  const short = (s: string) => (/^[0-9a-f]{40}$/.test(s) ? s.slice(0, 7) : s);
   return {
     repo,
     ...(renamedFrom ? { renamedFrom } : {}),
@@ -297,8 +300,88 @@ export async function planPublish(params: PublishParams): Promise<PublishPlan> {
     unchanged: diff.unchanged,
     warnings,
     notices: licence.notices,
+    unchecked: [],
+    ...commitText(search, theta1, theta0),
+  };
+}
+
+type LocalSources = Map<string, { localPath?: string; bytes?: Uint8Array }>;
+
+/** The folder's files (its README replaced by the card), plus the plots. */
+async function folderSources(params: PublishParams, report: Awaited<ReturnType<typeof readSearchReport>>): Promise<LocalSources> {
+  const local: LocalSources = new Map();
+  for (const f of await listModelFolder(params.modelDir)) {
+    if (f.path === "README.md") continue; // replaced by our card
+    local.set(f.path, { localPath: f.localPath });
+  }
+  for (const [name, file] of report.plotFiles) local.set(name, { localPath: file });
+  return local;
+}
+
+function commitText(search: SearchSummary, theta1: SourceModel, theta0: SourceModel): { commitTitle: string; commitDescription: string } {
+  const short = (s: string) => (/^[0-9a-f]{40}$/.test(s) ? s.slice(0, 7) : s);
+  return {
     commitTitle: `ExPO α=${search.chosenAlpha} from ${theta1.id}@${short(theta1.revision)} and ${theta0.id}@${short(theta0.revision)}`,
     commitDescription: `θ2 = θ1 + α·(θ1 − θ0) with α = ${search.chosenAlpha} (${search.pinned ? "pinned" : `${search.strategy} search`}).\n\nθ1: ${theta1.id}@${theta1.revision}\nθ0: ${theta0.id}@${theta0.revision}\n\nPublished by ExPO Bot.`,
+  };
+}
+
+async function renderAndHash(
+  params: PublishParams,
+  report: Awaited<ReturnType<typeof readSearchReport>>,
+  local: LocalSources,
+  o: { repoId: string; theta1: SourceModel; theta0: SourceModel; licenceMeta: ModelCardInput["licence"]; notices: string[]; hubUrl: string },
+): Promise<{ card: string; files: LocalFile[] }> {
+  for (const [name, file] of report.plotFiles) local.set(name, { localPath: file });
+  const cardInput: ModelCardInput = {
+    repoId: o.repoId,
+    theta1: o.theta1,
+    theta0: o.theta0,
+    search: report.summary,
+    licence: o.licenceMeta,
+    licenceFiles: [...local.keys()].filter((p) => !p.includes("/") && LICENCE_FILE_RE.test(p)).sort(),
+    notices: (await isSyntheticFolder(params.modelDir)) ? [SYNTHETIC_NOTICE, ...o.notices] : o.notices,
+    hubUrl: o.hubUrl,
+  };
+  if (params.runUrl) cardInput.runUrl = params.runUrl;
+  if (params.botVersion) cardInput.botVersion = params.botVersion;
+  const card = renderModelCard(cardInput);
+
+  const files: LocalFile[] = [hashBytes("README.md", new TextEncoder().encode(card))];
+  for (const [path, src] of [...local.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    files.push(src.localPath ? await hashLocalFile(path, src.localPath) : hashBytes(path, src.bytes!));
+  }
+  return { card, files };
+}
+
+/** The plan without the Hub (see PublishParams.local). */
+async function planLocally(params: PublishParams, report: Awaited<ReturnType<typeof readSearchReport>>, theta1: SourceModel, theta0: SourceModel): Promise<PublishPlan> {
+  const search = report.summary;
+  const unchecked = [`θ1's licence and its naming rules, and access to ${theta1.id} and ${theta0.id}`, "whether the output repo already exists or holds another model"];
+  let repo: string;
+  if (params.repo) repo = outputNames("", theta1, theta0, { requested: params.repo }).primary;
+  else if (params.namespace) repo = outputNames(params.namespace, theta1, theta0).primary;
+  else {
+    repo = outputNames("YOUR-NAMESPACE", theta1, theta0).primary;
+    unchecked.push("the namespace (the token's user; pass --namespace or --repo)");
+  }
+  const local = await folderSources(params, report);
+  const { card, files } = await renderAndHash(params, report, local, { repoId: repo, theta1, theta0, licenceMeta: {}, notices: [], hubUrl: params.client.hubUrl });
+  return {
+    repo,
+    state: { kind: "absent" },
+    theta1,
+    theta0,
+    search,
+    card,
+    files,
+    upload: files,
+    delete: [],
+    unchanged: [],
+    warnings: [],
+    notices: [],
+    unchecked,
+    ...commitText(search, theta1, theta0),
   };
 }
 
@@ -356,6 +439,7 @@ export async function publishModel(params: PublishParams): Promise<PublishResult
       deleted: plan.delete,
       unchanged: plan.unchanged,
       warnings: plan.warnings,
+      unchecked: plan.unchecked,
       card: plan.card,
       ...(plan.renamedFrom ? { renamedFrom: plan.renamedFrom } : {}),
     };

@@ -103,6 +103,8 @@ export function summarizeSearchReport(report: SearchReport, file = "search.json"
   if (report.prompts && typeof report.prompts.source === "string") summary.prompts = report.prompts.source;
   if (report.prompts && Number.isInteger(report.prompts.seed)) summary.promptSeed = report.prompts.seed;
   if (report.prompts && Array.isArray(report.prompts.ids)) summary.promptCount = report.prompts.ids.length;
+  if (report.sampling && Number.isInteger(report.sampling.maxTokens)) summary.maxNewTokens = report.sampling.maxTokens;
+  if (typeof report.generator === "string" && report.generator) summary.generator = report.generator;
   if (report.models?.aligned?.path) summary.aligned = { path: report.models.aligned.path, revision: report.models.aligned.revision };
   if (report.models?.sft?.path) summary.sft = { path: report.models.sft.path, revision: report.models.sft.revision };
   return summary;

@@ -67,7 +67,10 @@ describe("naming", () => {
   });
   it("honours --repo, still applying the prefix", () => {
     expect(outputNames("bot", t1, t0, { requested: "me/custom-ExPO" }).primary).toBe("me/custom-ExPO");
-    expect(outputNames("bot", t1, t0, { requested: "me/custom-ExPO", namePrefix: "Llama" }).primary).toBe("me/Llama-custom-ExPO");
+    // --repo is kept exactly as given (no "-ExPO" appended) or refused with the licence's reason.
+    expect(outputNames("bot", t1, t0, { requested: "tester/x" }).primary).toBe("tester/x");
+    expect(outputNames("bot", t1, t0, { requested: "me/Llama-custom", namePrefix: "Llama" }).primary).toBe("me/Llama-custom");
+    expect(() => outputNames("bot", t1, t0, { requested: "me/custom-ExPO", namePrefix: "Llama" })).toThrow(/must begin with|to begin with "Llama"; pass e\.g\. --repo me\/Llama-custom-ExPO/);
     expect(() => outputNames("bot", t1, t0, { requested: "me/<x>" })).toThrow(/--repo/);
   });
   it("stays within the Hub's name length, deterministically", () => {

@@ -57,6 +57,9 @@ export interface SearchSummary {
   /** The prompt subset's seed and size, when the report records them (for the reproduce commands). */
   promptSeed?: number;
   promptCount?: number;
+  /** The answer length cap and the generator's id, when recorded (for the reproduce commands). */
+  maxNewTokens?: number;
+  generator?: string;
   /** The models the search evaluated (a Hub id or a local path, and a revision). */
   aligned?: { path: string; revision: string };
   sft?: { path: string; revision: string };

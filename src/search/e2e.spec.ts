@@ -36,7 +36,7 @@ beforeAll(async () => {
   same = (await deriveTinyModel({ dir: join(root, "same"), from: sft, relativeDelta: 0, seed: 3 })).dir;
   rmDir = (await writeTinyModel({ dir: join(root, "rm"), ...shape, head: "reward", seed: 4 })).dir;
   promptsFile = join(root, "prompts.jsonl");
-  const prompts = ["the cat sat", "write a poem", "hello there", "what is rain", "tell me a story", "explain the sun", "count to ten", "name a color"];
+  const prompts = ["the cat sat", "write a poem", "hello there", "what is rain", "tell me a story", "explain the sun", "count to ten", "name a color", "why is the sky blue", "list three fruits"];
   await writeFile(promptsFile, prompts.map((p) => JSON.stringify({ prompt: p })).join("\n") + "\n");
 });
 afterAll(() => rm(root, { recursive: true, force: true }));
@@ -61,19 +61,20 @@ async function readReport(dir: string): Promise<SearchReport> {
 describe("α search end to end on tiny models", () => {
   it("expo-bot search with the embedded backends writes search.json and the plot, and resumes from its cache", async () => {
     const out = join(root, "out-grid");
-    const args = ["search", "--sft", sft, "--aligned", dpo, "--strategy", "grid", "--alphas", "0.5,2", "--prompts", promptsFile, "--n-prompts", "6", "--max-tokens", "6", "--reward-model", rmDir, "--out", out, "--json", "--quiet"];
+    const args = ["search", "--sft", sft, "--aligned", dpo, "--strategy", "grid", "--alphas", "0.5,2", "--prompts", promptsFile, "--n-prompts", "10", "--max-new-tokens", "6", "--reward-model", rmDir, "--out", out, "--json", "--quiet"];
     const first = await cli(args);
     expect(first.err).toBe("");
-    expect(first.code).toBe(0);
     const summary = JSON.parse(first.out);
-    expect(summary.cost.generations).toBe(24); // α ∈ {−0.5, 0, 0.5, 2} × 6 prompts
+    // One exit-code table: 0 with a chosen α, 5 for "no gain" (this random reward model may say either).
+    expect(first.code).toBe(summary.decision.kind === "alpha" ? 0 : 5);
+    expect(summary.cost.generations).toBe(40); // α ∈ {−0.5, 0, 0.5, 2} × 10 prompts
     const report = await readReport(out);
     expect(report.alphas.map((a) => a.alpha)).toEqual([-0.5, 0, 0.5, 2]);
-    expect(report.alphas.every((a) => a.n === 6 && a.tokens.every((t) => t >= 1 && t <= 6))).toBe(true);
-    expect(report.prompts.ids).toHaveLength(6);
+    expect(report.alphas.every((a) => a.n === 10 && a.tokens.every((t) => t >= 1 && t <= 6))).toBe(true);
+    expect(report.prompts.ids).toHaveLength(10);
     expect(report.models.aligned.revision).toBe(await folderRevision(dpo));
     // The interpolation sanity check (paper Fig. 1) ran at α = −0.5 on the same prompts.
-    expect(report.sanity).toMatchObject({ alpha: -0.5, n: 6 });
+    expect(report.sanity).toMatchObject({ alpha: -0.5, n: 10 });
     expect(report.notes?.join(" ") ?? "").not.toMatch(/sanity check skipped/);
     expect((await stat(join(out, "alpha-curve.png"))).size).toBeGreaterThan(1000);
     expect(await readFile(join(out, "alpha-curve.svg"), "utf8")).toContain("<svg");
@@ -84,10 +85,10 @@ describe("α search end to end on tiny models", () => {
     expect(await stat(join(out, "models", "alpha-0.5")).catch(() => null)).toBeNull();
 
     const again = await cli(args);
-    expect(again.code).toBe(0);
+    expect(again.code).toBe(first.code);
     const resumed = JSON.parse(again.out);
     expect(resumed.cost.generations).toBe(0);
-    expect(resumed.cost.cachedGenerations).toBe(24);
+    expect(resumed.cost.cachedGenerations).toBe(40);
     expect((await readReport(out)).decision).toEqual(report.decision);
   });
 
@@ -98,6 +99,9 @@ describe("α search end to end on tiny models", () => {
       [["--alphas", "0.1"], /--alphas applies to --strategy grid only/],
       [["--strategy", "grid", "--alphas", "0.1,x"], /--alphas: "x" is not a number/],
       [["--n-prompts", "0"], /--n-prompts: expected a positive integer, got "0"/],
+      [["--n-prompts", "8"], /--n-prompts 8: the decision needs at least 10 prompts/],
+      [["--strategy", "grid", "--alphas", "1e9"], /above 10, .*--allow-large-alpha/],
+      [["--max-token", "8"], /unknown option --max-token; did you mean --max-new-tokens\?/],
       [["--generator", "openai"], /--generator openai needs --endpoint URL or --launch CMD/],
       [["--scorer", "http"], /--scorer http needs --scorer-endpoint URL/],
       [["--prompts", join(root, "nope.jsonl")], /--prompts .*nope\.jsonl: cannot read \(ENOENT\)/],
@@ -108,14 +112,14 @@ describe("α search end to end on tiny models", () => {
       expect(r.err).toMatch(message);
     }
     const noRm = await cli(["search", "--sft", sft, "--aligned", dpo, "--out", join(root, "bad")]);
-    expect(noRm.err).toMatch(/--reward-model DIR is required/);
+    expect(noRm.err).toMatch(/--reward-model is required/);
   });
 
   it('says "no gain" when θ1 = θ0 (Δθ = 0: every α is the same model)', async () => {
     const out = join(root, "out-same");
-    const r = await cli(["search", "--sft", sft, "--aligned", same, "--strategy", "grid", "--alphas", "0.3,1", "--prompts", promptsFile, "--max-tokens", "5", "--reward-model", rmDir, "--out", out, "--quiet"]);
-    expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^no gain/);
+    const r = await cli(["search", "--sft", sft, "--aligned", same, "--strategy", "grid", "--alphas", "0.3,1", "--prompts", promptsFile, "--max-new-tokens", "5", "--reward-model", rmDir, "--out", out, "--quiet", "--ignore-check"]);
+    expect(r.code).toBe(5);
+    expect(r.out).toMatch(/^no gain/m);
     const report = await readReport(out);
     expect(report.decision.kind).toBe("no-gain");
     const zero = report.alphas.find((a) => a.alpha === 0)!;

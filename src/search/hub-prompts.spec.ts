@@ -6,7 +6,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hubPrompts } from "../cli/search.js";
+import { hubPrompts } from "./hub-prompts.js";
 import { parquet } from "./spec-parquet.js";
 
 const file = "data/test_gen-00000-of-00001.parquet";

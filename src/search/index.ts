@@ -14,3 +14,7 @@ export { HttpScorer, type HttpScorerOptions } from "./http-scorer.js";
 export { EmbeddedGenerator, EmbeddedScorer, type EmbeddedGeneratorOptions } from "./embedded.js";
 export { renderSvg, renderPng, textRenders } from "./plot.js";
 export { writeSearchOutputs } from "./output.js";
+export { parseSearchFlags, searchSettingsFrom, SEARCH_FLAG_OPTIONS, SEARCH_FLAGS_HELP, MAX_SANE_ALPHA, MIN_DECISION_PROMPTS, type SearchSettings } from "./settings.js";
+export { runConfiguredSearch, loadSearchPrompts, type ConfiguredSearchParams, type ConfiguredSearchResult } from "./configured.js";
+export { alphaTableText, whyChosen } from "./explain.js";
+export { hubPrompts } from "./hub-prompts.js";

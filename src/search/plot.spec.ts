@@ -34,6 +34,13 @@ function wellFormed(xml: string): boolean {
 }
 
 describe("plot", () => {
+  it("labels the widest α the search reached, even where labels crowd", async () => {
+    const r = await report(0.3, 1);
+    const widest = Math.max(...r.alphas.map((a) => a.alpha));
+    const svg = renderSvg(r);
+    expect(svg).toMatch(new RegExp(`font-size="11"[^>]*>${String(widest).replace(".", "\\.")}</text>`));
+  });
+
   it("writes a well-formed SVG with labelled axes, α = 0 and the chosen α marked", async () => {
     const r = await report(0.3, 1);
     expect(r.decision.kind).toBe("alpha");

@@ -120,15 +120,18 @@ export function renderSvg(report: SearchReport, options: PlotOptions = {}): stri
       if (v.a.role === "baseline") parts.push(`<rect x="${(x - 5).toFixed(1)}" y="${(Number(y) - 5).toFixed(1)}" width="10" height="10" fill="${fill}" stroke="${color}" transform="rotate(45 ${x.toFixed(1)} ${y})"/>`);
       else parts.push(`<circle cx="${x.toFixed(1)}" cy="${y}" r="${v.a.alpha === chosen ? 6 : 4}" fill="${fill}" stroke="${color}" stroke-width="1.5"/>`);
     }
-    // X ticks at the evaluated α values (labels thinned where they would collide).
-    let lastX = -Infinity;
+    // X ticks at the evaluated α values. Labels are thinned where they would collide, but
+    // α = 0, the chosen α and both ends of the axis always keep theirs (the widest α is
+    // what tells the reader how far the search went).
+    const forced = new Set([0, chosen, xs[0], xs[xs.length - 1]].filter((a): a is number => a !== undefined && a !== null));
+    const labelled = xs.filter((a) => forced.has(a)).map(X);
     for (const a of xs) {
       const x = X(a);
       parts.push(`<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${bottom}" y2="${bottom + 4}" stroke="#888"/>`);
-      if (x - lastX >= 26 || a === 0 || a === chosen) {
-        parts.push(`<text x="${x.toFixed(1)}" y="${bottom + 16}" text-anchor="middle" font-size="11"${a === chosen ? ' fill="#c0392b" font-weight="bold"' : ""}>${esc(fmt(a))}</text>`);
-        lastX = x;
-      }
+      const show = forced.has(a) || labelled.every((lx) => Math.abs(x - lx) >= 26);
+      if (!show) continue;
+      if (!forced.has(a)) labelled.push(x);
+      parts.push(`<text x="${x.toFixed(1)}" y="${bottom + 16}" text-anchor="middle" font-size="11"${a === chosen ? ' fill="#c0392b" font-weight="bold"' : ""}>${esc(fmt(a))}</text>`);
     }
   });
   const axisY = PANELS[1].bottom + 36;

@@ -1,8 +1,19 @@
 /**
- * Progress for long operations: a redrawn bar on a TTY, one structured JSON line per
- * update otherwise (at most one line per `intervalMs`), nothing when `silent`.
- * Always writes to stderr so that stdout stays clean for `--json` output.
+ * Progress for long operations: a redrawn bar on a TTY; off a TTY (`| tee`, CI logs) one
+ * plain line per update (at most one per `intervalMs`), or one JSON line when asked
+ * (`mode: "json"`, the commands' --json-progress, or EXPO_BOT_PROGRESS=json); nothing when
+ * `silent`. Always writes to stderr so that stdout stays clean for `--json` output.
  */
+
+/** bar: redrawn (TTY only; falls back to text); text: plain lines; json: JSON lines. */
+export type ProgressMode = "auto" | "text" | "json";
+
+/** The mode a command's flags ask for: --json-progress, else EXPO_BOT_PROGRESS=json|text, else auto. */
+export function progressMode(flags: { quiet?: boolean; json?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): ProgressMode {
+  if (flags.json) return "json";
+  const e = env.EXPO_BOT_PROGRESS?.trim().toLowerCase();
+  return e === "json" || e === "text" ? e : "auto";
+}
 export interface ProgressOptions {
   label: string;
   total: number;
@@ -11,6 +22,8 @@ export interface ProgressOptions {
   silent?: boolean;
   stream?: NodeJS.WriteStream;
   intervalMs?: number;
+  /** Default: EXPO_BOT_PROGRESS, else auto (bar on a TTY, text lines otherwise). */
+  mode?: ProgressMode;
 }
 
 export class Progress {
@@ -20,10 +33,13 @@ export class Progress {
   private readonly started = Date.now();
   private readonly stream: NodeJS.WriteStream;
   private readonly tty: boolean;
+  private readonly json: boolean;
 
   constructor(private readonly options: ProgressOptions) {
     this.stream = options.stream ?? process.stderr;
-    this.tty = Boolean(this.stream.isTTY);
+    const mode = options.mode ?? progressMode();
+    this.json = mode === "json";
+    this.tty = mode === "auto" && Boolean(this.stream.isTTY);
   }
 
   update(done: number, detail = ""): void {
@@ -59,6 +75,9 @@ export class Progress {
       const counts = `${this.format(this.done)}/${this.format(total)}`;
       const line = `${label} ${bar} ${(fraction * 100).toFixed(0).padStart(3)}% ${counts} ${seconds.toFixed(1)}s ${this.detail}`;
       this.stream.write(`\r\x1b[2K${line.slice(0, (this.stream.columns ?? 120) - 1)}`);
+    } else if (!this.json) {
+      const counts = `${this.format(this.done)}/${this.format(total)}`;
+      this.stream.write(`${label}: ${(fraction * 100).toFixed(0)}% ${counts} ${seconds.toFixed(1)}s${this.detail ? ` ${this.detail}` : ""}\n`);
     } else {
       this.stream.write(
         JSON.stringify({ event: "progress", label, done: this.done, total, seconds: Number(seconds.toFixed(2)), detail: this.detail || undefined }) + "\n",

@@ -62,7 +62,7 @@ beforeAll(async () => {
   const prompts = demoPrompts(16);
   await writeFile(join(root, "prompts.jsonl"), prompts.map((prompt) => JSON.stringify({ prompt })).join("\n"));
   // The reward model is a Hub id: the job downloads it with θ0 and θ1.
-  const searchArgs = ["--reward-model", "org/reward", "--prompts", join(root, "prompts.jsonl"), "--max-tokens", "16", "--strategy", "grid", "--alphas", "0.5,1"];
+  const searchArgs = ["--reward-model", "org/reward", "--prompts", join(root, "prompts.jsonl"), "--max-new-tokens", "16", "--strategy", "grid", "--alphas", "0.5,1"];
   hub = await startLocalHub({ lfsThreshold: 1024 });
   hub.admin.addToken(TOKEN, "expo-bot");
   hub.admin.createRepo("org/sft", { files: await folderFiles(join(root, "sft")) });

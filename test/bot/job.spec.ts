@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseJobRequest, runJob, type JobSteps } from "../../src/job/job.js";
 import { parseResults } from "../../src/job/results.js";
-import { PAPER_REWARD_MODEL, rewardModelToFetch, withRewardModelDir } from "../../src/job/steps.js";
+import { defaultSteps, PAPER_REWARD_MODEL, rewardModelToFetch } from "../../src/job/steps.js";
 import { SHA0, SHA1 } from "./doubles.js";
 
 const dirs: string[] = [];
@@ -118,9 +118,8 @@ describe("the job's reward model", () => {
     expect(rewardModelToFetch(["--scorer", "http", "--scorer-endpoint", "http://127.0.0.1:9/score"])).toBeNull();
   });
 
-  it("points the search at the downloaded folder", () => {
-    expect(withRewardModelDir(["--n-prompts", "8", "--reward-model", "org/rm"], "/w/rm")).toEqual(["--n-prompts", "8", "--reward-model", "/w/rm"]);
-    expect(withRewardModelDir(["--reward-model=org/rm"], "/w/rm")).toEqual(["--reward-model", "/w/rm"]);
-    expect(withRewardModelDir([], "/w/rm")).toEqual(["--reward-model", "/w/rm"]);
+  it("refuses bad search flags when the steps are built, before any download", () => {
+    expect(() => defaultSteps({ hub: {}, searchArgs: ["--n-prompts", "8"] })).toThrow(/at least 10 prompts/);
+    expect(() => defaultSteps({ hub: {}, searchArgs: ["--max-token", "8"] })).toThrow(/did you mean --max-new-tokens\?/);
   });
 });

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { alphaTableText, whyChosen } from "./explain.js";
+import type { AlphaReport, SearchReport } from "./schema.js";
+
+const iv = (mean: number, lo: number, hi: number) => ({ mean, lo, hi });
+function alpha(a: number, mean: number, gain?: [number, number, number]): AlphaReport {
+  return {
+    alpha: a,
+    role: a === 0 ? "baseline" : a < 0 ? "sanity" : "candidate",
+    status: a === 0 ? "baseline" : a < 0 ? "sanity" : "finalist",
+    n: 24,
+    rewards: [],
+    tokens: [],
+    reward: iv(mean, mean - 1, mean + 1),
+    meanTokens: 24,
+    ...(gain ? { vsBaseline: { n: 24, gain: iv(...gain), gainAdjusted: iv(...gain), winRate: 1, lengthRatio: 1, significant: true, lengthFlag: false } } : {}),
+    rewardLengthCorrelation: null,
+  };
+}
+
+const report = {
+  statistics: { level: 0.95 },
+  strategy: { name: "auto", options: {}, rounds: [{ phase: "race", prompts: 24, alphas: [1, 1.5], note: "quadratic vertex at α≈1.42; confirming on all prompts" }] },
+  alphas: [alpha(-0.5, 26, [-7.356, -9, -5]), alpha(0, 34.1), alpha(1, 40.8, [6.716, 5.153, 8.91]), alpha(1.5, 40.0, [5.93, 4.506, 7.96])],
+  sanity: { alpha: -0.5, n: 24, gain: iv(-7.356, -9, -5), note: "" },
+  decision: { kind: "alpha", alpha: 1.5, gain: iv(5.93, 4.2, 8.9), winRate: 1, lengthRatio: 1, lengthFlag: false, reason: "" },
+} as unknown as SearchReport;
+
+describe("explain", () => {
+  it("says why the chosen α is not the highest mean", () => {
+    expect(whyChosen(report)).toMatch(/α = 1\.5 was chosen although α = 1 has the higher mean reward \(40\.800 vs 40\.000\): .*parabola .*α≈1\.42/);
+    const top = { ...report, decision: { ...report.decision, alpha: 1 } } as SearchReport;
+    expect(whyChosen(top)).toBeNull();
+  });
+
+  it("prints the per-α table with differences labelled as differences, the sanity row among them", () => {
+    const t = alphaTableText(report);
+    expect(t).toMatch(/Δ reward vs α=0 \[95 % CI, this α alone\]/);
+    expect(t).toMatch(/^1\.5 .*\+5\.930 \[\+4\.506, \+7\.960\].*← chosen/m);
+    expect(t).toMatch(/^0 .*\(baseline: θ1\)/m);
+    expect(t).toMatch(/^-0\.5 .*−7\.356 .*sanity check \(towards θ0\)/m);
+  });
+});
