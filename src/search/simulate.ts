@@ -16,6 +16,15 @@ export interface RewardCurve {
   height: number;
   /** Collapse past `collapseAt`·peak (default 2.5): reward falls quadratically. */
   collapseAt?: number;
+  /**
+   * Shape of the rise and fall (r = α/peak):
+   * - "parabola" (default): height·r(2 − r), the second-order picture;
+   * - "asymmetric": a slow rise and a fast fall, height·r·e^(1 − r)³-like: height·(r·e^(1−r))³;
+   * - "plateau": rises to `height` by r = 1, stays flat to r = `collapseAt`, then collapses fast.
+   */
+  shape?: "parabola" | "asymmetric" | "plateau";
+  /** Expected gain at α < 0 per unit of −α (default −2·max(height, 0.5)); positive makes the sanity check fail. */
+  interpolationGain?: number;
 }
 
 /**
@@ -26,11 +35,21 @@ export interface RewardCurve {
  */
 export function expectedGain(curve: RewardCurve, alpha: number): number {
   const h = curve.height;
-  if (alpha < 0) return -Math.max(Math.abs(h), 0.5) * Math.min(1, -alpha) * 2;
+  if (alpha < 0) return (curve.interpolationGain ?? -Math.max(Math.abs(h), 0.5) * 2) * Math.min(1, -alpha);
   if (alpha === 0 || curve.peak <= 0 || h === 0) return 0;
   const r = alpha / curve.peak;
   const c = curve.collapseAt ?? 2.5;
-  return h * r * (2 - r) - (r > c ? h * (r - c) ** 2 : 0);
+  switch (curve.shape ?? "parabola") {
+    case "asymmetric":
+      // (r·e^(1−r))³: 0 at r = 0, height at r = 1, a slow start and a long tail (real curves are
+      // rarely symmetric about the peak), then the same collapse past c.
+      return h * (r * Math.exp(1 - r)) ** 3 - (r > c ? h * (r - c) ** 2 : 0);
+    case "plateau":
+      // Rises like the parabola to the peak, flat until c, then falls to −height within 0.5·peak.
+      return r <= 1 ? h * r * (2 - r) : r <= c ? h : h - 2 * h * ((r - c) / 0.5) ** 2;
+    default:
+      return h * r * (2 - r) - (r > c ? h * (r - c) ** 2 : 0);
+  }
 }
 
 export interface SimulationOptions {

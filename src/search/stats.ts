@@ -156,3 +156,32 @@ export function pairedZ(a: ArrayLike<number>, b: ArrayLike<number>, n = Math.min
   const se = Math.sqrt(v / (n - 1) / n);
   return { diff, se, z: se > 0 ? diff / se : diff > 0 ? Infinity : diff < 0 ? -Infinity : 0 };
 }
+
+/**
+ * Length-controlled gain: the least-squares line d = a + b·x through per-prompt reward
+ * differences d against per-prompt log length ratios x = ln(tokens(α) / tokens(0)). The
+ * intercept a is the gain at equal length (what is left once the reward model's taste for
+ * length, b per unit of log ratio, is taken out), with a t interval at `level` (n − 2 df).
+ * With no spread in x, it is the plain mean difference.
+ */
+export function lengthControlledGain(diffs: ArrayLike<number>, logRatios: ArrayLike<number>, level = 0.95): { gain: Interval; slope: number } {
+  const n = diffs.length;
+  if (n !== logRatios.length) throw new Error(`lengthControlledGain: ${n} differences vs ${logRatios.length} length ratios`);
+  const mx = mean(logRatios);
+  const my = mean(diffs);
+  let sxx = 0;
+  let sxy = 0;
+  for (let i = 0; i < n; i++) {
+    sxx += (logRatios[i] - mx) ** 2;
+    sxy += (logRatios[i] - mx) * (diffs[i] - my);
+  }
+  if (n < 4 || !(sxx > 1e-12)) return { gain: meanCI(diffs, level), slope: 0 };
+  const b = sxy / sxx;
+  const a = my - b * mx;
+  let rss = 0;
+  for (let i = 0; i < n; i++) rss += (diffs[i] - a - b * logRatios[i]) ** 2;
+  const s2 = rss / (n - 2);
+  const se = Math.sqrt(s2 * (1 / n + (mx * mx) / sxx));
+  const half = tQuantile(1 - (1 - level) / 2, n - 2) * se;
+  return { gain: { mean: a, lo: a - half, hi: a + half }, slope: b };
+}
