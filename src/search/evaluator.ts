@@ -43,6 +43,8 @@ export class Evaluator {
   /** Times the generator was asked for a different model than the call before (server reloads). */
   modelSwitches = 0;
   private lastGenerated: string | undefined;
+  /** α of the model the generator used last (a switch-free place to continue). */
+  lastAlpha: number | undefined;
   private readonly results = new Map<string, Observation[]>();
   private readonly heldOutResults = new Map<string, Observation[]>();
   readonly heldOutCount: number;
@@ -140,6 +142,7 @@ export class Evaluator {
       const model = await this.model(alpha);
       if (this.lastGenerated !== model.dir) this.modelSwitches++;
       this.lastGenerated = model.dir;
+      this.lastAlpha = alpha;
       const out = await generator.generate(
         { alpha, dir: model.dir },
         missing.map((i) => batch[i].text),

@@ -61,6 +61,16 @@ export interface SimulationOptions {
   noiseSd?: number;
   /** SD of the per-prompt multiplicative spread of the gain (default 0.5). */
   gainSpread?: number;
+  /**
+   * Answer noise distribution: "normal" (default) or "t3" (Student's t with 3 degrees of
+   * freedom, scaled to the same SD: heavy tails, as reward models give a few wild scores).
+   */
+  noise?: "normal" | "t3";
+  /**
+   * Correlation of one prompt's answer noise across α (default 0): real runs sample every α
+   * with the same seed, so answers at nearby α share much of their text and their score.
+   */
+  answerCorrelation?: number;
   /** Answer length at α = 0 (tokens) and its growth per unit of ln(1 + α/peak) (default 300, 0.15). */
   baseTokens?: number;
   lengthGrowth?: number;
@@ -100,8 +110,20 @@ export class Simulation {
     const p = draw(o.seed, "prompt", prompt);
     const base = (o.promptSd ?? 2) * p();
     const spread = (o.gainSpread ?? 0.5) * p();
-    const noise = (o.noiseSd ?? 1.5) * draw(o.seed, "noise", alphaKey(alpha), prompt)();
+    const rho = Math.min(1, Math.max(0, o.answerCorrelation ?? 0));
+    const own = this.noiseDraw(draw(o.seed, "noise", alphaKey(alpha), prompt));
+    const shared = rho > 0 ? this.noiseDraw(draw(o.seed, "shared-noise", prompt)) : 0;
+    const noise = (o.noiseSd ?? 1.5) * (Math.sqrt(rho) * shared + Math.sqrt(1 - rho) * own);
     return base + expectedGain(o.curve, alpha) * (1 + spread) + noise;
+  }
+
+  /** One unit-variance noise value in the configured distribution. */
+  private noiseDraw(normal: () => number): number {
+    if (this.options.noise !== "t3") return normal();
+    // t(3) = Z / sqrt(χ²(3)/3), variance 3: divide by √3 for unit variance.
+    const z = normal();
+    const chi2 = normal() ** 2 + normal() ** 2 + normal() ** 2;
+    return z / Math.sqrt(chi2 / 3) / Math.sqrt(3);
   }
 }
 
