@@ -4,7 +4,7 @@
  * length-controlled gain. Used for every row of the table (selection prompts) and for the
  * reported gain of the chosen α (held-out prompts), so both are computed the same way.
  */
-import { bootstrapMeanCI, lengthControlledGain, mean, meanCI, winRate, type Interval } from "./stats.js";
+import { bootstrapMeanCI, lengthControlledGain, mean, meanCI, trimmedMeanCI, winRate, type Interval } from "./stats.js";
 import type { Observation } from "./types.js";
 
 export interface PairedComparison {
@@ -14,6 +14,8 @@ export interface PairedComparison {
   gainAdjusted: Interval;
   /** The t interval at `adjustedLevel` (the decision requires it to agree with the bootstrap). */
   tAdjusted: Interval;
+  /** Yuen's 5 %-trimmed interval at `adjustedLevel` (the decision requires it too: no gain resting on a few wild scores). */
+  trimmedAdjusted: Interval;
   winRate: number;
   lengthRatio: number;
   lengthControlled: Interval;
@@ -48,6 +50,7 @@ export function pairedComparison(options: {
     gain,
     gainAdjusted,
     tAdjusted: meanCI(diffs, adjustedLevel),
+    trimmedAdjusted: trimmedMeanCI(diffs, adjustedLevel),
     winRate: winRate(obs.slice(0, n).map((o) => o.reward), base.slice(0, n).map((o) => o.reward)),
     lengthRatio: Number.isFinite(lengthRatio) ? lengthRatio : 1,
     lengthControlled: lc.gain,

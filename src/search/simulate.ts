@@ -120,9 +120,14 @@ export class Simulation {
   /** One unit-variance noise value in the configured distribution. */
   private noiseDraw(normal: () => number): number {
     if (this.options.noise !== "t3") return normal();
-    // t(3) = Z / sqrt(χ²(3)/3), variance 3: divide by √3 for unit variance.
+    // t(3) = Z / sqrt(χ²(3)/3), variance 3: divide by √3 for unit variance. The sampler makes
+    // normals in Box–Muller pairs that share a radius, so Z and the χ² parts come from
+    // different pairs (the second of a pair is skipped where it would couple them).
     const z = normal();
-    const chi2 = normal() ** 2 + normal() ** 2 + normal() ** 2;
+    normal();
+    const a = normal();
+    normal();
+    const chi2 = a * a + normal() ** 2 + normal() ** 2;
     return z / Math.sqrt(chi2 / 3) / Math.sqrt(3);
   }
 }

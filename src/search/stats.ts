@@ -185,3 +185,27 @@ export function lengthControlledGain(diffs: ArrayLike<number>, logRatios: ArrayL
   const half = tQuantile(1 - (1 - level) / 2, n - 2) * se;
   return { gain: { mean: a, lo: a - half, hi: a + half }, slope: b };
 }
+
+/**
+ * Yuen's trimmed-mean interval: drop the `trim` share of values at each end, and take the
+ * standard error from the winsorized variance (n − 2g − 1 df, g values cut per end). It does
+ * not rest on a few extreme values, so heavy-tailed reward noise (one wild score at α = 0
+ * shifts every paired difference) cannot make it claim a gain alone.
+ */
+export function trimmedMeanCI(xs: ArrayLike<number>, level = 0.95, trim = 0.05): Interval {
+  const n = xs.length;
+  const g = Math.floor(trim * n);
+  if (n - 2 * g < 2) return meanCI(xs, level);
+  const sorted = Float64Array.from(xs).sort();
+  const kept = sorted.subarray(g, n - g);
+  const m = mean(kept);
+  const lo = sorted[g];
+  const hi = sorted[n - g - 1];
+  let ss = 0;
+  const wm = mean(sorted.map((x) => Math.min(hi, Math.max(lo, x))));
+  for (let i = 0; i < n; i++) ss += (Math.min(hi, Math.max(lo, sorted[i])) - wm) ** 2;
+  const h = n - 2 * g;
+  const se = Math.sqrt(ss / (h * (h - 1)));
+  const half = tQuantile(1 - (1 - level) / 2, h - 1) * se;
+  return { mean: m, lo: m - half, hi: m + half };
+}

@@ -72,8 +72,9 @@ export function summarize(ev: Evaluator, result: StrategyResult, options: Summar
       // One seed per α so intervals do not depend on which other α were evaluated.
       const c = pairedComparison({ obs, base, level, adjustedLevel, resamples, seed: seed ^ Math.round(alpha * 1e6) });
       // The percentile bootstrap is too optimistic on a handful of prompts; require enough
-      // prompts and agreement with the t interval at the same level.
-      const significant = c.n >= minPrompts && Number.isFinite(c.gainAdjusted.lo) && c.gainAdjusted.lo > 0 && c.tAdjusted.lo > 0;
+      // prompts and agreement with the t interval at the same level — and with a 5 %-trimmed
+      // interval, so a few wild reward scores (heavy tails) cannot carry the gain alone.
+      const significant = c.n >= minPrompts && Number.isFinite(c.gainAdjusted.lo) && c.gainAdjusted.lo > 0 && c.tAdjusted.lo > 0 && c.trimmedAdjusted.lo > 0;
       report.vsBaseline = {
         n: c.n,
         gain: json(c.gain),
