@@ -18,7 +18,7 @@
  */
 import { parseArgs } from "node:util";
 import { runSearch } from "../src/search/search.js";
-import { PAPER_GRID, type StrategyOptions } from "../src/search/strategies.js";
+import { DEAR_SWITCH, PAPER_GRID, type StrategyOptions } from "../src/search/strategies.js";
 import {
   Simulation,
   SimulatedGenerator,
@@ -141,7 +141,7 @@ const wall = (t: Trial, c: (typeof COSTS)[number]) => t.generations + c.switch *
 const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(0)} %` : "—");
 
 // `auto` plans with the switch cost in tiers (strategies.ts): costs that plan alike share their trials.
-const tier = (switchCost: number) => (switchCost >= 100 ? 100 : switchCost >= 25 ? 25 : 0);
+const tier = (switchCost: number) => (switchCost >= DEAR_SWITCH ? DEAR_SWITCH : 0);
 const autoPlans = [...new Set(COSTS.map((c) => tier(c.switch)))];
 
 const started = Date.now();
@@ -152,7 +152,7 @@ for (const s of scenarios) {
   const runs = new Map<string, Tally>();
   const strategies: [string, StrategyOptions][] = [
     [`grid ${s.gridName}`, { kind: "grid", alphas: s.grid }],
-    ...autoPlans.map((L): [string, StrategyOptions] => [`auto (switch ${L === 0 ? "<25" : L === 25 ? "25–99" : "≥100"})`, { kind: "auto", switchCost: L }]),
+    ...autoPlans.map((L): [string, StrategyOptions] => [`auto (switch ${L === 0 ? `<${DEAR_SWITCH}` : `≥${DEAR_SWITCH}`})`, { kind: "auto", switchCost: L }]),
   ];
   for (const [name, strategy] of strategies) {
     const t: Trial[] = [];
