@@ -41,6 +41,8 @@ Prompts
   --n-prompts N          seeded subset of N prompts (default all)
   --seed N               subset and sampling seed (default ${PAPER_SAMPLING.seed})
   --sanity-prompts N     prompts for the α = −0.5 check (paper Fig. 1; default max(32, N/8); 0 skips it)
+  --held-out SHARE       share of prompts kept out of the choice to measure the chosen α's gain (default 0.25)
+  --switch-cost N        what a model switch costs, in answers' worth of time; from 100 auto plans fewer, larger steps (default 0)
 Generation (paper defaults: temperature 0.7, top-p 0.9, top-k 40, penalties 0.1)
   --generator embedded|openai   embedded ONNX engine (default) or an OpenAI-compatible server
   --endpoint URL         the server (openai), e.g. http://127.0.0.1:8000
@@ -60,6 +62,13 @@ Output
   --out DIR              output folder (required)
   --json                 print search.json's decision and cost as JSON on stdout
   --quiet                no progress`;
+
+function heldOutShare(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const x = Number(value);
+  if (!(Number.isFinite(x) && x >= 0 && x < 1)) throw new UserError(`--held-out: expected a share in [0, 1), got "${value}"`);
+  return x;
+}
 
 function positiveInt(value: string | undefined, flag: string, fallback?: number): number | undefined {
   if (value === undefined) return fallback;
@@ -126,6 +135,8 @@ export async function run(argv: string[]): Promise<number> {
       mode: { type: "string", default: "chat" },
       concurrency: { type: "string" },
       "max-tokens": { type: "string" },
+      "held-out": { type: "string" },
+      "switch-cost": { type: "string" },
       scorer: { type: "string", default: "embedded" },
       "reward-model": { type: "string" },
       "scorer-endpoint": { type: "string" },
@@ -154,6 +165,11 @@ export async function run(argv: string[]): Promise<number> {
   else if (values.strategy === "auto") {
     if (values.alphas) throw new UserError("--alphas applies to --strategy grid only");
     strategy = { kind: "auto" };
+    if (values["switch-cost"] !== undefined) {
+      const cost = Number(values["switch-cost"]);
+      if (!(Number.isFinite(cost) && cost >= 0)) throw new UserError(`--switch-cost: expected a number ≥ 0, got "${values["switch-cost"]}"`);
+      strategy.switchCost = cost;
+    }
   } else throw new UserError(`--strategy: expected auto or grid, got "${values.strategy}"`);
 
   if (values.mode !== "chat" && values.mode !== "completions") throw new UserError(`--mode: expected chat or completions, got "${values.mode}"`);
@@ -219,6 +235,7 @@ export async function run(argv: string[]): Promise<number> {
       strategy,
       cache,
       keepModels: positiveInt(values["keep-models"], "--keep-models", 4),
+      heldOut: heldOutShare(values["held-out"]),
       sanityPrompts: values["sanity-prompts"] === "0" ? 0 : positiveInt(values["sanity-prompts"], "--sanity-prompts"),
       onEvent: (e) => {
         if (values.quiet) return;
