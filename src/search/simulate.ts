@@ -139,7 +139,7 @@ export class SimulatedGenerator implements Generator {
   answers = 0;
   constructor(private readonly sim: Simulation, private readonly options: { failAfter?: number } = {}) {}
 
-  async generate(model: { alpha: number; dir: string }, prompts: string[], _sampling: Sampling): Promise<Generation[]> {
+  async generate(model: { alpha: number; dir: string }, prompts: string[], sampling: Sampling): Promise<Generation[]> {
     this.calls++;
     const out: Generation[] = [];
     for (const prompt of prompts) {
@@ -147,7 +147,10 @@ export class SimulatedGenerator implements Generator {
         throw new Error(`simulated crash after ${this.answers} answers`);
       }
       const alpha = Number(model.dir.replace(/^sim:/, ""));
-      out.push(this.sim.answer(alpha, prompt));
+      // Answers longer than the limit are cut there, as a server reports it (finish reason "length").
+      const answer = this.sim.answer(alpha, prompt);
+      const cut = answer.tokens >= sampling.maxTokens;
+      out.push({ ...answer, tokens: cut ? sampling.maxTokens : answer.tokens, finishReason: cut ? "length" : "stop" });
       this.answers++;
     }
     return out;
