@@ -124,3 +124,50 @@ describe("the job's reward model", () => {
     expect(withRewardModelDir([], "/w/rm")).toEqual(["--reward-model", "/w/rm"]);
   });
 });
+
+describe("a pinned α in the real search step", () => {
+  /** The search step with the `expo-bot search` command replaced by a simulated one-α grid. */
+  async function pinnedSearch(alpha: number, curve: { peak: number; height: number }) {
+    const { defaultSteps } = await import("../../src/job/steps.js");
+    const { runSearch } = await import("../../src/search/search.js");
+    const { writeSearchOutputs } = await import("../../src/search/output.js");
+    const sim = await import("../../src/search/simulate.js");
+    const out = tmp();
+    const seen: string[][] = [];
+    const steps = defaultSteps({
+      hub: { hubUrl: "http://127.0.0.1:9" },
+      runSearch: async (argv) => {
+        seen.push(argv);
+        const world = new sim.Simulation({ curve, seed: 4, promptSd: 1, noiseSd: 0.8 });
+        const alphas = argv[argv.indexOf("--alphas") + 1].split(",").map(Number);
+        const report = await runSearch({
+          prompts: sim.simulatedPrompts(120, "pin"),
+          generator: new sim.SimulatedGenerator(world),
+          scorer: new sim.SimulatedScorer(world),
+          materializer: new sim.SimulatedMaterializer(),
+          models: { sft: { path: "sft", revision: "a" }, aligned: { path: "dpo", revision: "b" } },
+          strategy: { kind: "grid", alphas },
+          statistics: { bootstrapResamples: 300 },
+        });
+        await writeSearchOutputs(argv[argv.indexOf("--out") + 1], report);
+        return 0;
+      },
+    });
+    const ctx = { request: { ...request, alpha }, out, dirs: { theta1: join(out, "t1"), theta0: join(out, "t0") }, log: () => {} };
+    return { outcome: await steps.search(ctx), argv: seen[0] };
+  }
+
+  it("is published (with its gain on every prompt) only when it beats α = 0 by the search's rule", async () => {
+    const good = await pinnedSearch(0.3, { peak: 0.3, height: 1 });
+    expect(good.argv).toEqual(expect.arrayContaining(["--strategy", "grid", "--alphas", "0.3"]));
+    expect(good.outcome.chosenAlpha).toBe(0.3);
+    expect(good.outcome.reported).toMatchObject({ source: "all-prompts", n: 120 });
+    expect(good.outcome.sanity).toMatchObject({ passed: true });
+    expect(JSON.parse(readFileSync(good.outcome.reportPath, "utf8"))).toMatchObject({ pinned: true });
+
+    // Far past the peak the pinned α loses reward: nothing to publish, and the reason says why.
+    const bad = await pinnedSearch(2, { peak: 0.3, height: 1 });
+    expect(bad.outcome.chosenAlpha).toBeNull();
+    expect(bad.outcome.reason).toMatch(/no α beats α=0/);
+  });
+});
