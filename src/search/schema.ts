@@ -71,7 +71,7 @@ export interface AlphaReport {
 export interface ReportedGain {
   source: "held-out" | "all-prompts";
   n: number;
-  /** Mean reward difference with its bootstrap interval at `statistics.level` (not adjusted: one α, chosen beforehand). */
+  /** Mean reward difference with its interval at `statistics.level` (the union of the bootstrap and t intervals; not adjusted: one α, chosen beforehand). */
   gain: IntervalJson;
   winRate: number;
   lengthRatio: number;
