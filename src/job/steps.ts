@@ -89,7 +89,8 @@ export function defaultSteps(o: DefaultStepsOptions): JobSteps {
     },
 
     async check(ctx) {
-      const v = await checkPair({ sft: ctx.dirs.theta0, aligned: ctx.dirs.theta1, sftId: ctx.request.theta0.repo, alignedId: ctx.request.theta1.repo });
+      // The hub settings reach a base θ1's card may name (the child-or-sibling check reads it).
+      const v = await checkPair({ sft: ctx.dirs.theta0, aligned: ctx.dirs.theta1, sftId: ctx.request.theta0.repo, alignedId: ctx.request.theta1.repo, hub: o.hub });
       await writeFile(join(ctx.out, "check.json"), JSON.stringify(v, null, 2));
       return { verdict: v.verdict, reasons: v.reasons.filter((r) => r.level !== "info").map((r) => r.message) };
     },
