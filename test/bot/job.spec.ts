@@ -171,3 +171,22 @@ describe("a pinned α in the real search step", () => {
     expect(bad.outcome.reason).toMatch(/no α beats α=0/);
   });
 });
+
+describe("results.json v2", () => {
+  it("carries the held-out gain and the sanity check, still reads v1, and names a bad v2 field", async () => {
+    const out = tmp();
+    const reported = { source: "held-out" as const, n: 250, delta: 0.2, ci: [0.05, 0.35] as [number, number], winRate: 0.56, lengthRatio: 1.1, lengthControlled: 0.15, lengthControlledCi: [0.01, 0.3] as [number, number], lengthControlledSignificant: true };
+    const sanity = { alpha: -0.5, n: 64, delta: -0.4, ci: [-0.6, -0.2] as [number, number], passed: true, note: "as expected" };
+    const steps = fakeSteps({
+      async search() {
+        return { alphas: [{ alpha: 0, reward: 1, delta: 0, ci: [0, 0], winRate: 0.5, meanLength: 100, n: 8, truncated: 0 }], chosenAlpha: 0.3, reportPath: join(out, "search.json"), plot: null, reported, sanity, reason: "α=0.3 beats α=0", notes: [] };
+      },
+    });
+    const r = await runJob({ request, out, steps });
+    const text = readFileSync(join(out, "results.json"), "utf8");
+    expect(parseResults(text)).toMatchObject({ schema: "expo-bot/results@2", reported, sanity, reason: "α=0.3 beats α=0" });
+    expect(parseResults(JSON.stringify({ ...r, schema: "expo-bot/results@1", reported: undefined, sanity: undefined })).schema).toBe("expo-bot/results@1");
+    expect(() => parseResults(JSON.stringify({ ...r, reported: { ...reported, ci: [0.1] } }))).toThrow(/reported: expected/);
+    expect(() => parseResults(JSON.stringify({ ...r, schema: "expo-bot/results@3" }))).toThrow(/expected one of/);
+  });
+});
