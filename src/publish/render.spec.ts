@@ -176,6 +176,8 @@ describe("comments", () => {
     expect(out).toContain("The pre-check passed with a warning:");
     expect(out).toContain("- θ1 moved further from θ0 than usual");
     expect(renderReceivedComment({ theta1: { id: "a/b" }, queued: true })).toContain("The pre-check passed; a job is queued");
+    // A pinned α is promised nothing the job will not keep: it must beat α = 0 too.
+    expect(renderReceivedComment({ theta1: { id: "a/b" }, queued: true, pinnedAlpha: 0.4 })).toContain("publish `<θ1 name>-ExPO` only if it beats α = 0 with confidence");
   });
 
   it("result without rows has no empty table", () => {
