@@ -2,8 +2,8 @@
  * The gain the card and comments publish, and the gates after the decision.
  *
  * Choosing the best of k noisy α and then quoting its gain on the same prompts reports the
- * maximum of k noisy estimates: biased upward, and its interval too narrow (in the benchmark
- * a true +0.18 read as +0.27, the 95 % interval covering the truth in 86 % of publishes). So
+ * maximum of k noisy estimates: biased upward, and its interval too narrow (issue 15 measured
+ * a true +0.18 reported as +0.27, the 95 % interval covering the truth in 86 % of publishes). So
  * the search keeps the last prompts of the seeded order out of the selection (`heldOut`) and,
  * once α is chosen, measures α and α = 0 on them: those answers are independent of the
  * choice, so their paired mean is unbiased for the chosen α's true gain and its interval has

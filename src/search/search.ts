@@ -46,10 +46,15 @@ export const DEFAULT_HELD_OUT = 0.25;
 /** Fewest held-out prompts worth holding out; below this the search keeps every prompt for the selection and says so. */
 export const MIN_HELD_OUT = 10;
 
+/** A grid of one α (a pinned α) chooses nothing, so nothing inflates its gain. */
+function selectsNothing(strategy: StrategyOptions): boolean {
+  return strategy.kind === "grid" && new Set(strategy.alphas.filter((a) => a !== 0)).size <= 1;
+}
+
 /** How many prompts to hold out (module comment of reported.ts says why). */
 export function heldOutPrompts(total: number, strategy: StrategyOptions, fraction: number, notes: string[]): number {
   if (!(fraction >= 0 && fraction < 1)) throw new UserError(`held-out share must be in [0, 1), got ${fraction}`);
-  if (strategy.kind === "grid" && new Set(strategy.alphas.filter((a) => a !== 0)).size <= 1) return 0;
+  if (selectsNothing(strategy)) return 0;
   if (fraction === 0) {
     notes.push("no prompts were held out: the reported gain is measured on the prompts that chose α, so it is biased upward");
     return 0;
@@ -105,8 +110,7 @@ export async function runSearch(options: SearchOptions): Promise<SearchReport> {
     const summary = summarize(ev, result, { ...options.statistics, sanityAlpha: sanityRan ? SANITY_ALPHA : undefined });
     summary.decision = applySanityGate(summary.decision, summary.sanity);
     // Without held-out prompts, only a search that selected nothing (one α) has an unbiased gain to report.
-    const selected = !(strategy.kind === "grid" && new Set(strategy.alphas.filter((a) => a !== 0)).size <= 1);
-    if (summary.decision.kind === "alpha" && (heldOut > 0 || !selected)) {
+    if (summary.decision.kind === "alpha" && (heldOut > 0 || selectsNothing(strategy))) {
       summary.decision.reported = await measureReportedGain(ev, summary.decision.alpha, {
         level: summary.statistics.level,
         resamples: summary.statistics.bootstrapResamples,
