@@ -264,6 +264,15 @@ export async function run(argv: string[]): Promise<number> {
     } else {
       const d = report.decision;
       console.log(d.kind === "alpha" ? `chosen α = ${d.alpha}: ${d.reason}` : `no gain: ${d.reason}`);
+      if (d.kind === "alpha" && d.reported) {
+        const r = d.reported;
+        const f = (x: number | null) => (x === null ? "?" : `${x >= 0 ? "+" : ""}${x.toFixed(3)}`);
+        console.log(
+          `published gain on ${r.n} ${r.source === "held-out" ? "held-out " : ""}prompts: ${f(r.gain.mean)} [${f(r.gain.lo)}, ${f(r.gain.hi)}], ` +
+            `answers ${f((r.lengthRatio - 1) * 100).replace(/\.\d+$/, "")} % longer; at equal length ${f(r.lengthControlled.mean)} [${f(r.lengthControlled.lo)}, ${f(r.lengthControlled.hi)}]` +
+            (r.lengthControlledSignificant ? "" : " (not significant: the gain may be length)"),
+        );
+      }
       console.log(`${report.cost.generations} answers generated (${report.cost.cachedGenerations} from the cache), ${report.cost.modelLoads} model loads`);
       console.log(`wrote ${paths.json}, ${paths.svg}, ${paths.png}`);
     }

@@ -127,7 +127,6 @@ export function renderSvg(report: SearchReport, options: PlotOptions = {}): stri
     // Prompts per α along the top of the reward panel: an adaptive search gives α unequal n.
     if (p === 0) {
       let lastN = -Infinity;
-      parts.push(`<text x="${M.left - 6}" y="${top + 11}" text-anchor="end" font-size="9" fill="#666">n</text>`);
       for (const v of s.values) {
         const x = X(v.a.alpha);
         if (x - lastN < 26) continue;
@@ -162,7 +161,7 @@ export function renderSvg(report: SearchReport, options: PlotOptions = {}): stri
     parts.push(`<text x="${lx + 14}" y="${ly}" font-size="11">${esc(label)}</text>`);
     lx += 24 + label.length * 6.5;
   }
-  parts.push(`<text x="${lx}" y="${ly}" font-size="11" fill="#666">hollow: dropped by the race</text>`);
+  parts.push(`<text x="${lx}" y="${ly}" font-size="11" fill="#666">hollow: dropped · top row: n prompts</text>`);
   parts.push(`</svg>`);
   return parts.join("\n") + "\n";
 }
