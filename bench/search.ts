@@ -14,7 +14,7 @@
  * is no folder to write, as with the embedded engine switching α in place). `auto` is told
  * the cost (`switchCost`) and plans with it.
  *
- *   npm run bench:search -- [--trials 40] [--prompts 1000] [--resamples 500] [--only NAME]
+ *   npm run bench:search -- [--trials 40] [--prompts 1000] [--resamples 500] [--only NAME] [--costs 0,25,100,300]
  */
 import { parseArgs } from "node:util";
 import { runSearch } from "../src/search/search.js";
@@ -36,6 +36,7 @@ const { values } = parseArgs({
     prompts: { type: "string", default: "1000" },
     resamples: { type: "string", default: "500" },
     only: { type: "string" },
+    costs: { type: "string", default: "0,25,100,300" },
   },
 });
 const trials = Number(values.trials);
@@ -67,13 +68,14 @@ const scenarios = ([
   { name: "flat, correlated ρ=0.7", curve: { peak: 0, height: 0 }, sim: { answerCorrelation: 0.7 }, ...paper },
 ] as Scenario[]).filter((s) => !values.only || s.name.includes(values.only));
 
-/** Cost settings: generations' worth of time per model switch and per extrapolated folder. */
+/** Cost settings: generations' worth of time per model switch and per extrapolated folder (`--costs`), and an in-place switch. */
 const COSTS = [
   { name: "in place", switch: 1, extrapolation: 0 },
-  { name: "L=0", switch: 0, extrapolation: 0 },
-  { name: "L=25", switch: 25, extrapolation: 25 },
-  { name: "L=100", switch: 100, extrapolation: 100 },
-  { name: "L=300", switch: 300, extrapolation: 300 },
+  ...values.costs!.split(",").map((x) => {
+    const L = Number(x);
+    if (!(Number.isFinite(L) && L >= 0)) throw new Error(`--costs: "${x}" is not a number ≥ 0`);
+    return { name: `L=${L}`, switch: L, extrapolation: L };
+  }),
 ];
 
 /** The curve's best gain over α > 0 (a fine log scan), the yardstick for "picks the true best". */
