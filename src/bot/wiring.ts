@@ -8,6 +8,7 @@ import type { Thresholds } from "../expo/verdict/thresholds.js";
 import { getModelInfo, HubNotFoundError, listModelsByTag, safetensorsMetadata, type HubClient, type HubClientOptions } from "../hub/index.js";
 import { renderFailedComment, renderReceivedComment, renderRefusedComment, renderResultComment, rowsFromAlphaStatistics } from "../publish/comments.js";
 import { hasBotComment, postBotComment } from "../publish/discussion.js";
+import type { ExpoResults } from "../job/results.js";
 import type { BotHub, CommentContext, CommentRenderer, HubDiscussions, Precheck } from "./types.js";
 
 export function hubAdapter(client: HubClient): BotHub {
@@ -57,6 +58,20 @@ export function hubDiscussions(client: HubClient, author?: string): HubDiscussio
   };
 }
 
+/** What results.json v2 adds to the result comment: the held-out gain, the sanity check, the runner's verdict, the decision's words. */
+function resultExtras(r: ExpoResults) {
+  const pair = (ci: [number, number] | null | undefined) => ci ?? undefined;
+  return {
+    reported: r.reported
+      ? { ...r.reported, deltaCi: pair(r.reported.ci), lengthControlledCi: pair(r.reported.lengthControlledCi) }
+      : undefined,
+    sanity: r.sanity ? { ...r.sanity, deltaCi: pair(r.sanity.ci) } : undefined,
+    verdict: r.verdict,
+    reason: r.reason ?? undefined,
+    notes: r.notes,
+  };
+}
+
 /** The publishing module's templates (escaped, with hidden markers) as the bot's renderer. */
 export function publishRenderer(options: { hubUrl?: string; githubUrl?: string } = {}): CommentRenderer {
   const gh = (options.githubUrl ?? "https://github.com").replace(/\/+$/, "");
@@ -69,6 +84,8 @@ export function publishRenderer(options: { hubUrl?: string; githubUrl?: string }
         theta0: ctx.request.theta0 ? { id: ctx.request.theta0 } : undefined,
         pinnedAlpha: ctx.request.alpha,
         queued: true,
+        // After the pre-check, `reasons` holds its warnings (a pass with none is a plain pass).
+        precheckWarnings: ctx.request.reasons,
         runUrl: ctx.runUrl,
         requestUrl: requestUrl(ctx),
         requestLabel: ctx.request.trackingIssue !== null ? `${ctx.homeRepo}#${ctx.request.trackingIssue}` : undefined,
@@ -89,6 +106,7 @@ export function publishRenderer(options: { hubUrl?: string; githubUrl?: string }
         model: r?.published ? { repo: r.published.repo, url: r.published.url, commit: r.published.commit } : undefined,
         plotUrl: r?.plot && /^https?:\/\//.test(r.plot) ? r.plot : undefined,
         runUrl: ctx.runUrl,
+        ...(r ? resultExtras(r) : {}),
       });
     },
     failed: (ctx) =>

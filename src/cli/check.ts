@@ -33,6 +33,8 @@ Options:
   --aligned B               θ1, the model aligned from θ0
   --sft-id OWNER/NAME       θ0's Hub id when --sft is a folder (to compare θ1's card)
   --aligned-id OWNER/NAME   θ1's Hub id when --aligned is a folder
+  --base DIR|OWNER/NAME     the base θ0 and θ1 may share, to tell a child of θ0 from a sibling
+                            (default: the one parent θ1's card names, when it is not θ0; "none": skip)
   --json                    print the verdict as JSON (schema expo-bot/verdict@1)
   --thresholds FILE         JSON object overriding thresholds (see docs/check.md)
 ${THRESHOLD_KEYS.map((k) => `  --${flagName(k)} N`).join("\n")}
@@ -54,6 +56,7 @@ export async function run(argv: string[]): Promise<number> {
       aligned: { type: "string" },
       "sft-id": { type: "string" },
       "aligned-id": { type: "string" },
+      base: { type: "string" },
       json: { type: "boolean" },
       thresholds: { type: "string" },
       "hub-url": { type: "string" },
@@ -99,6 +102,7 @@ export async function run(argv: string[]): Promise<number> {
       aligned: aligned.ref,
       sftId: sft.id,
       alignedId: aligned.id,
+      base: values.base === "none" ? false : values.base,
       thresholds: overrides as Partial<Thresholds>,
       hub: { hubUrl: values["hub-url"], token },
     });

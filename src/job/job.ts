@@ -20,7 +20,7 @@ import { join, resolve } from "node:path";
 import { removeAbandonedTemporaries, writeFileAtomic } from "../util/atomic.js";
 import { errorMessage, UserError } from "../util/errors.js";
 import { scrubSecrets } from "../util/redact.js";
-import { RESULTS_SCHEMA_V1, type AlphaStatistics, type ExpoResults, type SourceRevision } from "./results.js";
+import { RESULTS_SCHEMA_V2, type AlphaStatistics, type ExpoResults, type SourceRevision } from "./results.js";
 
 export interface JobRequest {
   requestId: string;
@@ -40,6 +40,11 @@ export interface SearchOutcome {
   reportPath: string;
   /** Plot file next to the report, if any. */
   plot: string | null;
+  /** What results.json v2 carries for the comment: the published gain, the sanity check, the decision's words, notes. */
+  reported?: ExpoResults["reported"];
+  sanity?: ExpoResults["sanity"];
+  reason?: string | null;
+  notes?: string[];
 }
 
 export interface JobContext {
@@ -154,7 +159,7 @@ export async function runJob(options: RunJobOptions): Promise<ExpoResults> {
   };
 
   const results: ExpoResults = {
-    schema: RESULTS_SCHEMA_V1,
+    schema: RESULTS_SCHEMA_V2,
     requestId: request.requestId,
     theta1: request.theta1,
     theta0: request.theta0,
@@ -168,6 +173,10 @@ export async function runJob(options: RunJobOptions): Promise<ExpoResults> {
     timings: {},
     bytes: { downloaded: 0, uploaded: 0 },
     error: null,
+    reported: null,
+    sanity: null,
+    reason: null,
+    notes: [],
   };
   try {
     const dl = await step("download", () => steps.download(ctx));
@@ -182,6 +191,10 @@ export async function runJob(options: RunJobOptions): Promise<ExpoResults> {
     results.alphas = search.alphas;
     results.chosenAlpha = search.chosenAlpha;
     results.plot = search.plot;
+    results.reported = search.reported ?? null;
+    results.sanity = search.sanity ?? null;
+    results.reason = search.reason ?? null;
+    results.notes = search.notes ?? [];
     if (search.chosenAlpha === null) {
       results.outcome = "no-gain";
     } else {
@@ -205,8 +218,11 @@ export async function runJob(options: RunJobOptions): Promise<ExpoResults> {
   return results;
 }
 
-/** Writes a report the publisher reads when α was pinned (no search decision to take). */
-export async function writePinnedReport(path: string, alpha: number, alphas: AlphaStatistics[], extra: Record<string, unknown> = {}): Promise<void> {
-  const rows = alphas.filter((a) => a.alpha >= 0).map((a) => ({ alpha: a.alpha, meanReward: a.reward, delta: a.delta, ...(a.alpha !== 0 ? { deltaCi: a.ci } : {}), winRate: a.winRate, meanLength: a.meanLength, n: a.n }));
-  await writeFile(path, JSON.stringify({ strategy: "pinned", pinnedAlpha: alpha, chosenAlpha: alpha, rows, ...extra }, null, 2));
+/**
+ * Writes the report the publisher reads when α was pinned: the search's own search.json (a
+ * grid of that one α, judged by the same rule as a searched α) marked `pinned: true`, so the
+ * card says no search chose it.
+ */
+export async function writePinnedReport(path: string, searchReport: unknown): Promise<void> {
+  await writeFile(path, JSON.stringify({ ...(searchReport as Record<string, unknown>), pinned: true }, null, 2));
 }

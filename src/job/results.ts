@@ -9,6 +9,9 @@
  */
 
 export const RESULTS_SCHEMA_V1 = "expo-bot/results@1" as const;
+/** v2 adds `alphas[].truncated`/`dropped`, `reported`, `sanity`, `reason` and `notes` (results.ts). */
+export const RESULTS_SCHEMA_V2 = "expo-bot/results@2" as const;
+export const RESULTS_SCHEMAS: readonly string[] = [RESULTS_SCHEMA_V1, RESULTS_SCHEMA_V2];
 
 export type ResultsOutcome = "published" | "no-gain" | "failed";
 
@@ -33,10 +36,27 @@ export interface AlphaStatistics {
   meanLength: number;
   /** Number of prompts scored. */
   n: number;
+  /** Share of answers cut at the token limit (v2; null when the generator did not say). */
+  truncated?: number | null;
+  /** Left the race early (v2). */
+  dropped?: boolean;
+}
+
+/** The chosen α's gain as published: measured on prompts that did not choose it (v2). */
+export interface ResultsReportedGain {
+  source: "held-out" | "all-prompts";
+  n: number;
+  delta: number;
+  ci: [number, number] | null;
+  winRate: number;
+  lengthRatio: number;
+  lengthControlled: number;
+  lengthControlledCi: [number, number] | null;
+  lengthControlledSignificant: boolean;
 }
 
 export interface ExpoResults {
-  schema: typeof RESULTS_SCHEMA_V1;
+  schema: typeof RESULTS_SCHEMA_V1 | typeof RESULTS_SCHEMA_V2;
   /** The bot's request id (the workflow's `request_id` input). */
   requestId: string;
   theta1: SourceRevision;
@@ -60,6 +80,11 @@ export interface ExpoResults {
   bytes: { downloaded: number; uploaded: number };
   /** When `outcome` is `failed`: the step and a message with no secrets in it. */
   error: { step: string; message: string } | null;
+  /** v2: the published gain (held-out), the α = −0.5 sanity check, the search's reason and notes. */
+  reported?: ResultsReportedGain | null;
+  sanity?: { alpha: number; n: number; delta: number; ci: [number, number] | null; passed: boolean; note: string } | null;
+  reason?: string | null;
+  notes?: string[];
 }
 
 export class ResultsError extends Error {
@@ -89,8 +114,8 @@ export function validateResults(value: unknown): string[] {
     if (!cond) errors.push(msg);
   };
   if (!isObj(value)) return ["results.json: not a JSON object"];
-  if (value.schema !== RESULTS_SCHEMA_V1) {
-    return [`results.json: schema is ${JSON.stringify(value.schema)}, expected "${RESULTS_SCHEMA_V1}"`];
+  if (!RESULTS_SCHEMAS.includes(value.schema as string)) {
+    return [`results.json: schema is ${JSON.stringify(value.schema)}, expected one of ${RESULTS_SCHEMAS.map((x) => `"${x}"`).join(", ")}`];
   }
   need(typeof value.requestId === "string" && value.requestId.length > 0, "requestId: expected a non-empty string");
   for (const side of ["theta1", "theta0"] as const) {
@@ -115,7 +140,23 @@ export function validateResults(value: unknown): string[] {
       for (const k of ["alpha", "reward", "delta", "winRate", "meanLength", "n"]) need(isFiniteNumber(a[k]), `alphas[${i}].${k}: expected a finite number`);
       need(Array.isArray(a.ci) && a.ci.length === 2 && a.ci.every(isFiniteNumber), `alphas[${i}].ci: expected [low, high]`);
       if (isFiniteNumber(a.winRate)) need(a.winRate >= 0 && a.winRate <= 1, `alphas[${i}].winRate: expected 0..1`);
+      if (a.truncated !== undefined) need(a.truncated === null || (isFiniteNumber(a.truncated) && a.truncated >= 0 && a.truncated <= 1), `alphas[${i}].truncated: expected null or 0..1`);
+      if (a.dropped !== undefined) need(typeof a.dropped === "boolean", `alphas[${i}].dropped: expected a boolean`);
     });
+  const pair = (v: unknown) => v === null || (Array.isArray(v) && v.length === 2 && v.every(isFiniteNumber));
+  if (value.reported !== undefined && value.reported !== null) {
+    const g = value.reported;
+    need(
+      isObj(g) && (g.source === "held-out" || g.source === "all-prompts") && ["n", "delta", "winRate", "lengthRatio", "lengthControlled"].every((k) => isFiniteNumber(g[k])) && pair(g.ci) && pair(g.lengthControlledCi) && typeof g.lengthControlledSignificant === "boolean",
+      "reported: expected {source, n, delta, ci, winRate, lengthRatio, lengthControlled, lengthControlledCi, lengthControlledSignificant}",
+    );
+  }
+  if (value.sanity !== undefined && value.sanity !== null) {
+    const g = value.sanity;
+    need(isObj(g) && ["alpha", "n", "delta"].every((k) => isFiniteNumber(g[k])) && pair(g.ci) && typeof g.passed === "boolean" && typeof g.note === "string", "sanity: expected {alpha, n, delta, ci, passed, note}");
+  }
+  need(value.reason === undefined || value.reason === null || typeof value.reason === "string", "reason: expected a string or null");
+  need(value.notes === undefined || (Array.isArray(value.notes) && value.notes.every((n) => typeof n === "string")), "notes: expected string[]");
   need(value.chosenAlpha === null || isFiniteNumber(value.chosenAlpha), "chosenAlpha: expected null or a number");
   need(["published", "no-gain", "failed"].includes(value.outcome as string), "outcome: expected published | no-gain | failed");
   const p = value.published;

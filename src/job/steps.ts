@@ -79,7 +79,8 @@ export function defaultSteps(o: DefaultStepsOptions): JobSteps {
     },
 
     async check(ctx) {
-      const v = await checkPair({ sft: ctx.dirs.theta0, aligned: ctx.dirs.theta1, sftId: ctx.request.theta0.repo, alignedId: ctx.request.theta1.repo });
+      // The hub settings reach a base θ1's card may name (the child-or-sibling check reads it).
+      const v = await checkPair({ sft: ctx.dirs.theta0, aligned: ctx.dirs.theta1, sftId: ctx.request.theta0.repo, alignedId: ctx.request.theta1.repo, hub: o.hub });
       await writeFile(join(ctx.out, "check.json"), JSON.stringify(v, null, 2));
       return { verdict: v.verdict, reasons: v.reasons.filter((r) => r.level !== "info").map((r) => r.message) };
     },
@@ -101,16 +102,39 @@ export function defaultSteps(o: DefaultStepsOptions): JobSteps {
         hubUrl: o.hub.hubUrl,
       });
       const report = await readSearchReport(join(dir, "search.json"));
-      const alphas: AlphaStatistics[] = report.summary.rows
+      const summary = report.summary;
+      const alphas: AlphaStatistics[] = summary.rows
         .filter((r) => r.alpha >= 0)
-        .map((r) => ({ alpha: r.alpha, reward: r.meanReward, delta: r.delta, ci: r.deltaCi ?? [0, 0], winRate: r.winRate ?? 0.5, meanLength: r.meanLength ?? 0, n: r.n ?? 0 }));
-      plot = report.summary.plots.png ?? report.summary.plots.svg;
-      if (pinned !== null) {
+        .map((r) => ({
+          alpha: r.alpha,
+          reward: r.meanReward,
+          delta: r.delta,
+          ci: r.deltaCi ?? [0, 0],
+          winRate: r.winRate ?? 0.5,
+          meanLength: r.meanLength ?? 0,
+          n: r.n ?? 0,
+          truncated: r.truncated ?? null,
+          dropped: r.dropped ?? false,
+        }));
+      plot = summary.plots.png ?? summary.plots.svg;
+      const g = summary.reported;
+      const s = summary.sanity;
+      const extra = {
+        reported: g
+          ? { source: g.source, n: g.n, delta: g.delta, ci: g.deltaCi ?? null, winRate: g.winRate, lengthRatio: g.lengthRatio, lengthControlled: g.lengthControlled, lengthControlledCi: g.lengthControlledCi ?? null, lengthControlledSignificant: g.lengthControlledSignificant }
+          : null,
+        sanity: s ? { alpha: s.alpha, n: s.n, delta: s.delta, ci: s.deltaCi ?? null, passed: s.passed, note: s.note } : null,
+        reason: summary.reason ?? null,
+        notes: summary.notes ?? [],
+      };
+      // A pinned α is published only when it beats α = 0 by the same rule a searched α must
+      // meet (the search's decision on its one-α grid), and a failed sanity check stops it too.
+      if (pinned !== null && summary.chosenAlpha !== null) {
         const reportPath = join(dir, "pinned.json");
-        await writePinnedReport(reportPath, pinned, alphas, { plots: report.summary.plots, rewardModel: report.summary.rewardModel, prompts: report.summary.prompts });
-        return { alphas, chosenAlpha: pinned, reportPath, plot: plot ?? null };
+        await writePinnedReport(reportPath, report.raw);
+        return { alphas, chosenAlpha: summary.chosenAlpha, reportPath, plot: plot ?? null, ...extra };
       }
-      return { alphas, chosenAlpha: report.summary.chosenAlpha, reportPath: join(dir, "search.json"), plot: plot ?? null };
+      return { alphas, chosenAlpha: summary.chosenAlpha, reportPath: join(dir, "search.json"), plot: plot ?? null, ...extra };
     },
 
     async extrapolate(ctx, alpha) {

@@ -6,6 +6,7 @@ import YAML from "yaml";
 import { UserError } from "../util/errors.js";
 import { assertRepoId } from "./naming.js";
 import { renderTemplate } from "./templates.js";
+import { reportedGainView, rowExtras, sanityView } from "./gain-view.js";
 import type { AlphaRow, LicenceMetadata, SearchSummary, SourceModel } from "./types.js";
 
 export const PAPER_URL = "https://arxiv.org/abs/2404.16792";
@@ -89,6 +90,7 @@ export function modelCardView(input: ModelCardInput) {
     hasDeltaCi: r.deltaCi !== undefined,
     deltaLow: r.deltaCi?.[0] ?? null,
     deltaHigh: r.deltaCi?.[1] ?? null,
+    ...rowExtras(r),
   }));
   const chosen = rows.find((r) => r.isChosen) ?? null;
   const plotFile = input.plotFile ?? search.plots.png ?? search.plots.svg ?? null;
@@ -109,6 +111,14 @@ export function modelCardView(input: ModelCardInput) {
     prompts: search.prompts ?? null,
     nPrompts,
     nAlphas: search.rows.length,
+    nDropped: search.rows.filter((r) => r.dropped).length,
+    selectionPrompts: search.selectionPrompts ?? nPrompts,
+    heldOutPrompts: search.heldOutPrompts ?? 0,
+    reported: reportedGainView(search.reported),
+    sanity: sanityView(search.sanity),
+    searchNotes: search.notes ?? [],
+    maxTokens: search.maxNewTokens ?? null,
+    anyTruncated: search.rows.some((r) => typeof r.truncated === "number"),
     confidencePct: Math.round(search.confidence * 100),
     lengthUnit: search.lengthUnit,
     chosen,

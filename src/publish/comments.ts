@@ -6,7 +6,8 @@
 import { scrubSecrets } from "../util/redact.js";
 import { formatAlpha, renderTemplate } from "./templates.js";
 import { isRepoId } from "./naming.js";
-import type { AlphaRow } from "./types.js";
+import { reportedGainView, rowExtras, sanityView } from "./gain-view.js";
+import type { AlphaRow, ReportedGainView, SanityView } from "./types.js";
 
 export interface CommentModel {
   /** `owner/name` on the Hub (any string: it is escaped). */
@@ -52,6 +53,8 @@ export interface ReceivedComment extends CommentBase {
   pinnedAlpha?: number | null;
   /** True once the pre-check passed and a job was dispatched. */
   queued?: boolean;
+  /** The pre-check's warnings (empty or absent: it passed without any); the comment says so instead of "passed". */
+  precheckWarnings?: string[];
   runUrl?: string;
   /** Where the request came from (e.g. the GitHub issue), with a label. */
   requestUrl?: string;
@@ -65,6 +68,7 @@ export function renderReceivedComment(input: ReceivedComment): string {
     theta0: modelView(input.theta0, input.hubUrl),
     pinnedAlpha: typeof input.pinnedAlpha === "number" ? input.pinnedAlpha : null,
     queued: input.queued ?? false,
+    precheckWarnings: input.precheckWarnings ?? [],
     runUrl: input.runUrl ?? null,
     requestUrl: input.requestUrl ?? null,
     requestLabel: input.requestLabel ?? input.requestUrl ?? null,
@@ -112,15 +116,25 @@ export interface ResultComment extends CommentBase {
   runUrl?: string;
   /** Confidence level of the intervals (default 0.95). */
   confidence?: number;
+  /** The chosen α's gain measured apart from the choice (held-out prompts), when the job had it. */
+  reported?: ReportedGainView;
+  sanity?: SanityView;
+  /** The job's own check of the pair: its real verdict and the warnings it gave. */
+  verdict?: { verdict: "pass" | "warn" | "refuse"; reasons: string[] };
+  /** The search's words on its decision (shown when nothing was published). */
+  reason?: string;
+  notes?: string[];
 }
 
 /** The `alphas` of results.json (src/job) as comment rows. */
 export function rowsFromAlphaStatistics(
-  alphas: Array<{ alpha: number; reward: number; delta: number; ci: [number, number]; winRate: number; meanLength: number; n: number }>,
+  alphas: Array<{ alpha: number; reward: number; delta: number; ci: [number, number]; winRate: number; meanLength: number; n: number; truncated?: number | null; dropped?: boolean }>,
 ): AlphaRow[] {
   return alphas.map((a) => {
     const row: AlphaRow = { alpha: a.alpha, meanReward: a.reward, delta: a.delta, winRate: a.winRate, meanLength: a.meanLength, n: a.n };
     if (a.alpha !== 0) row.deltaCi = a.ci;
+    if (typeof a.truncated === "number") row.truncated = a.truncated;
+    if (a.dropped) row.dropped = true;
     return row;
   });
 }
@@ -136,6 +150,7 @@ export function renderResultComment(input: ResultComment): string {
       hasDeltaCi: r.deltaCi !== undefined,
       deltaLow: r.deltaCi?.[0] ?? null,
       deltaHigh: r.deltaCi?.[1] ?? null,
+      ...rowExtras(r),
     }));
   const chosen = rows.find((r) => r.isChosen);
   const published = Boolean(input.model);
@@ -160,6 +175,13 @@ export function renderResultComment(input: ResultComment): string {
     chosenHigh: chosen?.deltaHigh ?? null,
     confidencePct: Math.round((input.confidence ?? 0.95) * 100),
     rows,
+    anyTruncated: rows.some((r) => r.hasTruncated),
+    anyDropped: rows.some((r) => r.dropped),
+    reported: reportedGainView(input.reported),
+    sanity: sanityView(input.sanity),
+    verdict: input.verdict ? { ...input.verdict, warned: input.verdict.verdict !== "pass", reasons: input.verdict.reasons } : null,
+    reason: input.reason ?? null,
+    notes: input.notes ?? [],
     plotUrl: input.plotUrl ?? null,
     runUrl: input.runUrl ?? null,
   });

@@ -40,6 +40,9 @@ export function renderExamples(): Record<string, string> {
     runUrl,
     requestId: "req-2026-11-27-0001",
     confidence: search.confidence,
+    reported: search.reported,
+    sanity: search.sanity,
+    verdict: { verdict: "pass", reasons: [] },
   });
   return { "docs/examples/model-card.md": card, "docs/examples/result-comment.md": comment };
 }

@@ -60,7 +60,7 @@ describe("renderModelCard", () => {
     expect(card).toContain("https://arxiv.org/abs/2404.16792");
     expect(card).toContain("b70e0c9a2d9e14bd1e812d3c398e5f313e93b473");
     expect(card).toContain("## α = 0.3");
-    expect(card).toMatch(/\| \*\*0\.3\*\* \(chosen\) \| 1\.391 \| \+0\.187 \[\+0\.112, \+0\.262\] \| 64\.1% \| 236 \|/);
+    expect(card).toMatch(/\| \*\*0\.3\*\* \(chosen\) \| 64 \| 1\.391 \| \+0\.187 \[\+0\.112, \+0\.262\] \| 64\.1% \| 236 \|/);
     expect(card).toContain("![Mean reward against α, with confidence intervals](alpha-curve.png)");
     expect(card).toContain('model_id = "expo-bot/zephyr-7b-beta-ExPO"');
     expect(card).toContain("npx expo-bot extrapolate --sft ./theta0 --aligned ./theta1 --alpha 0.3 --out ./model");
@@ -141,10 +141,43 @@ describe("comments", () => {
       runUrl: "https://github.com/o/r/actions/runs/7",
     });
     expect(out).toContain("published [expo-bot/zephyr-7b-beta-ExPO](https://huggingface.co/expo-bot/zephyr-7b-beta-ExPO)");
-    expect(out).toContain("| **0.3** | +0.187 [+0.112, +0.262] | 64.1% | 236 |");
+    expect(out).toContain("| **0.3** | 64 | +0.187 [+0.112, +0.262] | 64.1% | 236 |");
     expect(out).toContain("![Mean reward against α](https://huggingface.co/expo-bot/zephyr-7b-beta-ExPO/resolve/main/alpha-curve.png)");
     expect(out).toContain("[commit](https://huggingface.co/expo-bot/zephyr-7b-beta-ExPO/commit/0123abcd)");
     expect(out).toContain("[Run](https://github.com/o/r/actions/runs/7)");
+  });
+
+  it("result: the held-out gain, length change, length-controlled flag, sanity, verdict, n, dropped and truncation", () => {
+    const out = renderResultComment({
+      theta1: { id: "HuggingFaceH4/zephyr-7b-beta" },
+      rows: [
+        { alpha: 0, meanReward: 1, delta: 0, n: 500, meanLength: 200, truncated: 0.01 },
+        { alpha: 0.2, meanReward: 1.1, delta: 0.1, deltaCi: [0.01, 0.2], winRate: 0.55, n: 47, meanLength: 210, dropped: true, truncated: 0 },
+        { alpha: 0.3, meanReward: 1.2, delta: 0.2, deltaCi: [0.1, 0.3], winRate: 0.6, n: 500, meanLength: 230, truncated: 0.04 },
+      ],
+      chosenAlpha: 0.3,
+      model: { repo: "expo-bot/zephyr-7b-beta-ExPO" },
+      reported: { source: "held-out", n: 250, delta: 0.15, deltaCi: [0.02, 0.28], winRate: 0.57, lengthRatio: 1.12, lengthControlled: 0.05, lengthControlledCi: [-0.08, 0.18], lengthControlledSignificant: false },
+      sanity: { alpha: -0.5, n: 64, delta: -0.4, deltaCi: [-0.6, -0.2], passed: true, note: "as expected" },
+      verdict: { verdict: "warn", reasons: ["θ1 card names a different parent"] },
+    });
+    expect(out).toContain("reward **+0.150** vs [HuggingFaceH4/zephyr-7b-beta](https://huggingface.co/HuggingFaceH4/zephyr-7b-beta) (95% CI +0.020 to +0.280) on 250 held-out prompts that did not choose α, answers **+12 %** longer");
+    expect(out).toContain("at equal length +0.050 (−0.080 to +0.180)");
+    expect(out).toContain("At equal length the gain is not significant");
+    expect(out).toContain("Pre-check on the runner: **warn**:");
+    expect(out).toContain("- θ1 card names a different parent");
+    expect(out).toContain("Sanity check: α = -0.5 (halfway back to θ0) scored −0.400 (95% CI −0.600 to −0.200) vs θ1 on 64 prompts");
+    expect(out).toContain("| 0.2 (dropped) | 47 | +0.100 [+0.010, +0.200] | 55.0% | 210 | 0.0% |");
+    expect(out).toContain("| **0.3** | 500 | +0.200 [+0.100, +0.300] | 60.0% | 230 | 4.0% |");
+  });
+
+  it("received: states the pre-check's warnings instead of 'passed'", () => {
+    const out = renderReceivedComment({ theta1: { id: "a/b" }, queued: true, precheckWarnings: ["θ1 moved further from θ0 than usual"] });
+    expect(out).toContain("The pre-check passed with a warning:");
+    expect(out).toContain("- θ1 moved further from θ0 than usual");
+    expect(renderReceivedComment({ theta1: { id: "a/b" }, queued: true })).toContain("The pre-check passed; a job is queued");
+    // A pinned α is promised nothing the job will not keep: it must beat α = 0 too.
+    expect(renderReceivedComment({ theta1: { id: "a/b" }, queued: true, pinnedAlpha: 0.4 })).toContain("publish `<θ1 name>-ExPO` only if it beats α = 0 with confidence");
   });
 
   it("result without rows has no empty table", () => {

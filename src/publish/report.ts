@@ -81,6 +81,7 @@ export function summarizeSearchReport(report: SearchReport, file = "search.json"
       if (a.vsBaseline) row.winRate = a.vsBaseline.winRate;
       if (a.status === "dropped") row.dropped = true;
       if (a.vsBaseline?.lengthFlag) row.lengthFlag = true;
+      if (typeof a.truncated === "number") row.truncated = a.truncated;
       return row;
     });
   if (rows.length === 0) f.fail("alphas", "has no α ≥ 0");
@@ -99,6 +100,37 @@ export function summarizeSearchReport(report: SearchReport, file = "search.json"
   if (summary.chosenAlpha !== null && !rows.some((r) => r.alpha === summary.chosenAlpha)) {
     f.fail("decision.alpha", `is ${summary.chosenAlpha} but alphas has no row for it`);
   }
+  if (decision.kind === "alpha" && decision.reported) {
+    const g = decision.reported;
+    summary.reported = {
+      source: g.source,
+      n: g.n,
+      delta: g.gain.mean,
+      winRate: g.winRate,
+      lengthRatio: g.lengthRatio,
+      lengthControlled: g.lengthControlled.mean,
+      lengthControlledSignificant: g.lengthControlledSignificant,
+      truncated: g.truncated,
+    };
+    const ci = interval(g.gain);
+    if (ci) summary.reported.deltaCi = ci;
+    const lc = interval(g.lengthControlled);
+    if (lc) summary.reported.lengthControlledCi = lc;
+  }
+  if (report.sanity) {
+    const g = report.sanity.gain;
+    summary.sanity = { alpha: report.sanity.alpha, n: report.sanity.n, delta: g.mean, passed: report.sanity.passed ?? g.mean < 0, note: report.sanity.note };
+    const ci = interval(g);
+    if (ci) summary.sanity.deltaCi = ci;
+  }
+  if (Array.isArray(report.notes) && report.notes.length > 0) summary.notes = report.notes;
+  const heldOut = report.prompts?.heldOut ?? 0;
+  if (Array.isArray(report.prompts?.ids)) {
+    summary.selectionPrompts = report.prompts.ids.length - heldOut;
+    summary.heldOutPrompts = heldOut;
+  }
+  // A grid of one α is a pinned α: nothing was searched (the job marks its copy `pinned: true`).
+  if ((report as { pinned?: unknown }).pinned === true) summary.pinned = true;
   if (typeof report.scorer === "string" && report.scorer) summary.rewardModel = report.scorer;
   if (report.prompts && typeof report.prompts.source === "string") summary.prompts = report.prompts.source;
   if (report.prompts && Number.isInteger(report.prompts.seed)) summary.promptSeed = report.prompts.seed;

@@ -32,6 +32,36 @@ export interface AlphaRow {
   dropped?: boolean;
   /** The search flagged a gain that comes with much longer answers. */
   lengthFlag?: boolean;
+  /** Share of this α's answers cut at the token limit (0–1), when the generator said. */
+  truncated?: number;
+}
+
+/** The chosen α's gain as published: measured on prompts that did not choose α (src/search/reported.ts). */
+export interface ReportedGainView {
+  /** "held-out": prompts kept out of the selection; "all-prompts": nothing was selected (one pinned α). */
+  source: "held-out" | "all-prompts";
+  n: number;
+  delta: number;
+  deltaCi?: [number, number];
+  winRate: number;
+  /** mean length(α) / mean length(α = 0) on those prompts. */
+  lengthRatio: number;
+  /** Gain at equal length, with its interval. */
+  lengthControlled: number;
+  lengthControlledCi?: [number, number];
+  lengthControlledSignificant: boolean;
+  /** Share of answers cut at the token limit at the chosen α and at α = 0, when known. */
+  truncated?: { alpha: number | null; baseline: number | null };
+}
+
+/** The α = −0.5 interpolation sanity check (paper Fig. 1): expected to score below θ1. */
+export interface SanityView {
+  alpha: number;
+  n: number;
+  delta: number;
+  deltaCi?: [number, number];
+  passed: boolean;
+  note: string;
 }
 
 export interface SearchSummary {
@@ -57,9 +87,17 @@ export interface SearchSummary {
   /** The prompt subset's seed and size, when the report records them (for the reproduce commands). */
   promptSeed?: number;
   promptCount?: number;
-  /** The answer length cap and the generator's id, when recorded (for the reproduce commands). */
+  /** The answer length cap (tokens) and the generator's id, when recorded (for the table's truncation note and the reproduce commands). */
   maxNewTokens?: number;
   generator?: string;
+  /** The gain to publish (absent in reports older than search.json v2, or with no held-out prompts). */
+  reported?: ReportedGainView;
+  sanity?: SanityView;
+  /** Things the reader should know (the search's notes). */
+  notes?: string[];
+  /** Prompts the selection used and prompts held out. */
+  selectionPrompts?: number;
+  heldOutPrompts?: number;
   /** The models the search evaluated (a Hub id or a local path, and a revision). */
   aligned?: { path: string; revision: string };
   sft?: { path: string; revision: string };

@@ -39,7 +39,7 @@ export function generationKey(parts: GenerationKeyParts): string {
 }
 
 type CacheRecord =
-  | { t: "gen"; k: string; alpha: string; text: string; tokens: number }
+  | { t: "gen"; k: string; alpha: string; text: string; tokens: number; finish?: string }
   | { t: "score"; k: string; scorer: string; reward: number };
 
 export class ResultCache {
@@ -99,7 +99,9 @@ export class ResultCache {
   }
 
   putGeneration(key: string, alpha: number, generation: Generation): void {
-    this.add({ t: "gen", k: key, alpha: alphaKey(alpha), text: generation.text, tokens: generation.tokens });
+    const record: CacheRecord = { t: "gen", k: key, alpha: alphaKey(alpha), text: generation.text, tokens: generation.tokens };
+    if (generation.finishReason !== undefined) record.finish = generation.finishReason;
+    this.add(record);
   }
 
   putScore(key: string, scorer: string, reward: number): void {
@@ -120,7 +122,11 @@ export class ResultCache {
   }
 
   private remember(record: CacheRecord): void {
-    if (record.t === "gen") this.generations.set(record.k, { text: record.text, tokens: record.tokens });
+    if (record.t === "gen") {
+      const g: Generation = { text: record.text, tokens: record.tokens };
+      if (typeof record.finish === "string") g.finishReason = record.finish;
+      this.generations.set(record.k, g);
+    }
     else if (record.t === "score") this.scores.set(`${record.k}\u0000${record.scorer}`, record.reward);
   }
 }

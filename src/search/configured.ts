@@ -114,6 +114,7 @@ export async function runConfiguredSearch(params: ConfiguredSearchParams): Promi
       cache,
       keepModels: settings.keepModels,
       sanityPrompts: settings.sanityPrompts,
+      heldOut: settings.heldOut,
       onEvent: params.onEvent,
     });
     if (await isSyntheticModel(params.aligned)) report.synthetic = true;

@@ -33,7 +33,7 @@ export class EmbeddedGenerator implements Generator {
       batchSize: this.options.batchSize,
     });
     options.onDone?.(prompts.length);
-    return out.map((g) => ({ text: g.text, tokens: g.tokenIds.length }));
+    return out.map((g) => ({ text: g.text, tokens: g.tokenIds.length, finishReason: g.finishReason }));
   }
 
   async close(): Promise<void> {

@@ -18,6 +18,12 @@ export interface EvaluatorOptions {
   batchSize?: number;
   /** Materialized folders kept for a later return to the same α (each is a full model). Default 1. */
   keepModels?: number;
+  /**
+   * Prompts at the end of `prompts` kept out of the selection: strategies see only the first
+   * `prompts.length − heldOut` (through `ensure`); `ensureHeldOut` evaluates the rest, to
+   * measure the chosen α's gain on prompts that played no part in choosing it. Default 0.
+   */
+  heldOut?: number;
   onEvent?: (event: EvaluatorEvent) => void;
   signal?: AbortSignal;
 }
@@ -37,7 +43,11 @@ export class Evaluator {
   /** Times the generator was asked for a different model than the call before (server reloads). */
   modelSwitches = 0;
   private lastGenerated: string | undefined;
+  /** α of the model the generator used last (a switch-free place to continue). */
+  lastAlpha: number | undefined;
   private readonly results = new Map<string, Observation[]>();
+  private readonly heldOutResults = new Map<string, Observation[]>();
+  readonly heldOutCount: number;
   private readonly alphas = new Map<string, number>();
   private readonly models: { alpha: string; model: MaterializedModel }[] = [];
   private readonly cache: ResultCache;
@@ -45,10 +55,12 @@ export class Evaluator {
   constructor(private readonly options: EvaluatorOptions) {
     this.prompts = options.prompts;
     this.cache = options.cache ?? ResultCache.memory();
+    this.heldOutCount = Math.max(0, Math.min(options.prompts.length, Math.floor(options.heldOut ?? 0)));
   }
 
+  /** Prompts the strategies may use (the held-out ones excluded). */
   get promptCount(): number {
-    return this.prompts.length;
+    return this.prompts.length - this.heldOutCount;
   }
 
   /** α values evaluated so far, ascending. */
@@ -72,9 +84,27 @@ export class Evaluator {
     return out;
   }
 
-  /** Makes sure α has results for the first `n` prompts. */
+  /** Held-out observations for α (empty until `ensureHeldOut(α)`), in prompt order. */
+  heldOutObservations(alpha: number): Observation[] {
+    return this.heldOutResults.get(alphaKey(alpha)) ?? [];
+  }
+
+  /** Evaluates α on every held-out prompt (the tail of `prompts` the strategies never see). */
+  async ensureHeldOut(alpha: number): Promise<void> {
+    const key = alphaKey(alpha);
+    const done = this.heldOutResults.get(key) ?? [];
+    this.heldOutResults.set(key, done);
+    const tail = this.prompts.slice(this.promptCount);
+    const batchSize = Math.max(1, this.options.batchSize ?? 32);
+    while (done.length < tail.length) {
+      this.options.signal?.throwIfAborted();
+      done.push(...(await this.evaluateBatch(alpha, tail.slice(done.length, done.length + batchSize))));
+    }
+  }
+
+  /** Makes sure α has results for the first `n` prompts (of the selection part). */
   async ensure(alpha: number, n: number): Promise<void> {
-    const target = Math.min(n, this.prompts.length);
+    const target = Math.min(n, this.promptCount);
     const key = alphaKey(alpha);
     if (!this.results.has(key)) {
       this.results.set(key, []);
@@ -112,6 +142,7 @@ export class Evaluator {
       const model = await this.model(alpha);
       if (this.lastGenerated !== model.dir) this.modelSwitches++;
       this.lastGenerated = model.dir;
+      this.lastAlpha = alpha;
       const out = await generator.generate(
         { alpha, dir: model.dir },
         missing.map((i) => batch[i].text),
@@ -143,7 +174,12 @@ export class Evaluator {
     }
     // Persist before the results count as done: a crash after this line regenerates nothing.
     await this.cache.flush();
-    return batch.map((p, i) => ({ promptId: p.id, reward: rewards[i]!, tokens: gens[i]!.tokens }));
+    return batch.map((p, i) => {
+      const o: Observation = { promptId: p.id, reward: rewards[i]!, tokens: gens[i]!.tokens };
+      const finish = gens[i]!.finishReason;
+      if (finish !== undefined) o.truncated = finish === "length";
+      return o;
+    });
   }
 
   private async model(alpha: number): Promise<MaterializedModel> {

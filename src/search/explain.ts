@@ -29,7 +29,7 @@ export function alphaTableText(report: SearchReport): string {
   const chosen = report.decision.kind === "alpha" ? report.decision.alpha : null;
   // Each row's interval is that α's own (uncorrected) CI; the decision line states the
   // corrected interval it used, so the two are never mistaken for one claim.
-  const head = ["α", "n", "mean reward", `Δ reward vs α=0 [${level} CI, this α alone]`, "win rate", "mean tokens", ""];
+  const head = ["α", "n", "mean reward", `Δ reward vs α=0 [${level} CI, this α alone]`, "win rate", "mean tokens", "cut at max", ""];
   const body = alphaSummaryRows(report).map((r) => [
     String(r.alpha),
     String(r.n),
@@ -37,13 +37,34 @@ export function alphaTableText(report: SearchReport): string {
     r.alpha === 0 ? "(baseline: θ1)" : `${signed(r.delta)} [${signed(r.ci[0])}, ${signed(r.ci[1])}]`,
     r.alpha === 0 ? "" : pct(r.winRate),
     fmt(r.meanLength, 1),
+    r.truncated === null || r.truncated === undefined ? "—" : pct(r.truncated),
     [r.alpha === chosen ? "← chosen" : "", r.dropped ? "dropped" : "", r.lengthFlag ? "longer answers" : ""].filter(Boolean).join(", "),
   ]);
   if (report.sanity) {
     const g = report.sanity.gain;
-    body.push([String(report.sanity.alpha), String(report.sanity.n), "", `${signed(g.mean)} [${g.lo === null ? "—" : signed(g.lo)}, ${g.hi === null ? "—" : signed(g.hi)}]`, "", "", "sanity check (towards θ0)"]);
+    body.push([String(report.sanity.alpha), String(report.sanity.n), "", `${signed(g.mean)} [${g.lo === null ? "—" : signed(g.lo)}, ${g.hi === null ? "—" : signed(g.hi)}]`, "", "", "", "sanity check (towards θ0)"]);
   }
   const rows = [head, ...body];
   const widths = head.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+}
+
+/**
+ * The gain a reader may quote: the chosen α's gain measured on prompts that played no part in
+ * choosing it (search.json v2 `decision.reported`), with the length change beside it and the
+ * gain at equal length. Null when there is no chosen α or the report predates v2.
+ */
+export function publishedGainText(report: SearchReport): string | null {
+  const d = report.decision;
+  if (d.kind !== "alpha" || !d.reported) return null;
+  const r = d.reported;
+  const iv = (g: { mean: number; lo: number | null; hi: number | null }) =>
+    `${signed(g.mean)} [${g.lo === null ? "—" : signed(g.lo)}, ${g.hi === null ? "—" : signed(g.hi)}]`;
+  const where = r.source === "held-out" ? `${r.n} held-out prompts` : `${r.n} prompts (the same that chose α: biased upward)`;
+  const longer = Math.round((r.lengthRatio - 1) * 100);
+  return (
+    `published gain (Δ reward vs α=0, ${pct(report.statistics.level)} CI) on ${where}: ${iv(r.gain)}; ` +
+    `answers ${longer >= 0 ? `${longer} % longer` : `${-longer} % shorter`}; at equal length ${iv(r.lengthControlled)}` +
+    (r.lengthControlledSignificant ? "" : " (not significant: the gain may be length)")
+  );
 }

@@ -55,7 +55,9 @@ beforeAll(async () => {
     const timer = setTimeout(() => {
       state.inFlight--;
       const text = `echo:${prompt}`;
-      const choice = req.url === "/v1/chat/completions" ? { index: 0, message: { role: "assistant", content: text } } : { index: 0, text };
+      // A prompt containing "long" is cut at max_tokens, as vLLM reports it.
+      const finish_reason = prompt.includes("long") ? "length" : "stop";
+      const choice = req.url === "/v1/chat/completions" ? { index: 0, message: { role: "assistant", content: text }, finish_reason } : { index: 0, text, finish_reason };
       json(res, 200, { choices: [choice], usage: { completion_tokens: prompt.length, prompt_tokens: 3 } });
     }, delay);
     res.on("close", () => {
@@ -91,7 +93,13 @@ describe("OpenAI-compatible generator", () => {
     expect(out[3].tokens).toBe("prompt 3".length);
     expect(state.maxInFlight).toBe(3);
     // The paper's sampling settings go out as OpenAI fields (top_k as the vLLM extension).
-    expect(state.bodies[0]).toMatchObject({ model: "served-model", temperature: 0.7, top_p: 0.9, top_k: 40, presence_penalty: 0.1, frequency_penalty: 0.1, seed: 42, max_tokens: 1024 });
+    expect(state.bodies[0]).toMatchObject({ model: "served-model", temperature: 0.7, top_p: 0.9, top_k: 40, presence_penalty: 0.1, frequency_penalty: 0.1, seed: 42, max_tokens: 2048 });
+  });
+
+  it("keeps the finish reason, so truncated answers can be counted", async () => {
+    const gen = new OpenAIGenerator({ endpoint: `${base}/v1`, retryBaseMs: 1 });
+    const out = await gen.generate(model, ["short one", "a long one"], PAPER_SAMPLING);
+    expect(out.map((o) => o.finishReason)).toEqual(["stop", "length"]);
   });
 
   it("retries a 503 and succeeds", async () => {

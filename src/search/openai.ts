@@ -229,7 +229,7 @@ export class OpenAIGenerator implements Generator {
     if (chat) body.messages = [{ role: "user", content: prompt }];
     else body.prompt = prompt;
     const res = (await this.request(chat ? "/v1/chat/completions" : "/v1/completions", body, signal)) as {
-      choices?: { message?: { content?: string | null }; text?: string }[];
+      choices?: { message?: { content?: string | null }; text?: string; finish_reason?: string | null }[];
       usage?: { completion_tokens?: number };
     };
     const choice = res.choices?.[0];
@@ -237,7 +237,9 @@ export class OpenAIGenerator implements Generator {
     if (typeof text !== "string") throw new Error(`${this.base}: the answer has no ${chat ? "choices[0].message.content" : "choices[0].text"}`);
     const tokens = res.usage?.completion_tokens;
     if (typeof tokens !== "number") throw new Error(`${this.base}: the answer has no usage.completion_tokens (needed for answer lengths)`);
-    return { text, tokens };
+    // finish_reason "length" means the answer was cut at max_tokens: kept so the report can say how often.
+    const finish = choice?.finish_reason;
+    return typeof finish === "string" && finish ? { text, tokens, finishReason: finish } : { text, tokens };
   }
 
   /** POST with retries, backoff and a timeout per try. */

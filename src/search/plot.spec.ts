@@ -51,7 +51,10 @@ describe("plot", () => {
     expect(svg).toContain("mean answer length, tokens");
     expect(svg).toContain("α (extrapolation strength");
     expect(svg).toContain("α = 0 (θ1)");
-    expect(svg).toMatch(/chosen α = 0\.\d/);
+    expect(svg).toMatch(/chosen α = 0\.\d+: gain [\d.]+ \[[\d.-]+, [\d.]+\] over α = 0 on 40 held-out prompts/);
+    // The prompts each α saw, along the top of the reward panel (α = 0's count first).
+    const zero = r.alphas.find((a) => a.alpha === 0)!;
+    expect(svg).toContain(`fill="#666">${zero.n}</text>`);
     expect(() => new Resvg(svg)).not.toThrow(); // resvg parses it
   });
 

@@ -75,9 +75,13 @@ export function renderSvg(report: SearchReport, options: PlotOptions = {}): stri
     `<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`,
     `<text x="${W / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${esc(options.title ?? `ExPO α search: reward and answer length against α${report.synthetic ? " (SYNTHETIC models)" : ""}`)}</text>`,
   );
+  const d = report.decision;
+  const r = d.kind === "alpha" ? d.reported : undefined;
   const decisionText =
-    report.decision.kind === "alpha"
-      ? `chosen α = ${fmt(report.decision.alpha)} (gain ${fmt(report.decision.gain.mean)} over α = 0, significant)`
+    d.kind === "alpha"
+      ? r && r.gain.lo !== null && r.gain.hi !== null
+        ? `chosen α = ${fmt(d.alpha)}: gain ${fmt(r.gain.mean)} [${fmt(r.gain.lo)}, ${fmt(r.gain.hi)}] over α = 0 on ${r.n} ${r.source === "held-out" ? "held-out " : ""}prompts`
+        : `chosen α = ${fmt(d.alpha)} (gain ${fmt(d.gain.mean)} over α = 0, significant)`
       : "decision: no gain — no α beats α = 0 significantly";
   parts.push(`<text x="${W / 2}" y="42" text-anchor="middle" font-size="12" fill="#444">${esc(decisionText)}</text>`);
 
@@ -120,6 +124,16 @@ export function renderSvg(report: SearchReport, options: PlotOptions = {}): stri
       if (v.a.role === "baseline") parts.push(`<rect x="${(x - 5).toFixed(1)}" y="${(Number(y) - 5).toFixed(1)}" width="10" height="10" fill="${fill}" stroke="${color}" transform="rotate(45 ${x.toFixed(1)} ${y})"/>`);
       else parts.push(`<circle cx="${x.toFixed(1)}" cy="${y}" r="${v.a.alpha === chosen ? 6 : 4}" fill="${fill}" stroke="${color}" stroke-width="1.5"/>`);
     }
+    // Prompts per α along the top of the reward panel: an adaptive search gives α unequal n.
+    if (p === 0) {
+      let lastN = -Infinity;
+      for (const v of s.values) {
+        const x = X(v.a.alpha);
+        if (x - lastN < 26) continue;
+        parts.push(`<text x="${x.toFixed(1)}" y="${top + 11}" text-anchor="middle" font-size="9" fill="#666">${esc(String(v.a.n))}</text>`);
+        lastN = x;
+      }
+    }
     // X ticks at the evaluated α values. Labels are thinned where they would collide, but
     // α = 0, the chosen α and both ends of the axis always keep theirs (the widest α is
     // what tells the reader how far the search went).
@@ -150,7 +164,7 @@ export function renderSvg(report: SearchReport, options: PlotOptions = {}): stri
     parts.push(`<text x="${lx + 14}" y="${ly}" font-size="11">${esc(label)}</text>`);
     lx += 24 + label.length * 6.5;
   }
-  parts.push(`<text x="${lx}" y="${ly}" font-size="11" fill="#666">hollow: dropped by the race</text>`);
+  parts.push(`<text x="${lx}" y="${ly}" font-size="11" fill="#666">hollow: dropped · top row: n prompts</text>`);
   parts.push(`</svg>`);
   return parts.join("\n") + "\n";
 }

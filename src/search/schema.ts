@@ -5,7 +5,13 @@
 import type { Sampling } from "./types.js";
 
 export const SEARCH_REPORT_SCHEMA = "expo-bot/search";
-export const SEARCH_REPORT_VERSION = 1;
+/**
+ * 2 added: `prompts.heldOut`, `alphas[].truncated`, `vsBaseline.lengthControlled`/`lengthSlope`,
+ * `decision.reported` (the gain measured on held-out prompts), `decision.blocked`, `sanity.passed`.
+ * Version 1 files still validate (those fields are optional).
+ */
+export const SEARCH_REPORT_VERSION = 2;
+export const SEARCH_REPORT_VERSIONS_READ: readonly number[] = [1, 2];
 
 export interface IntervalJson {
   mean: number;
@@ -46,18 +52,60 @@ export interface AlphaReport {
     significant: boolean;
     /** Significant gain that comes with lengthRatio > 1 + statistics.lengthGuard. */
     lengthFlag: boolean;
+    /** Gain at equal length (see ReportedGain.lengthControlled), at `statistics.level`. */
+    lengthControlled?: IntervalJson;
+    /** Fitted reward per unit of ln(length ratio). */
+    lengthSlope?: number;
   };
   /** Pearson correlation of reward and length across this α's prompts. */
   rewardLengthCorrelation: number | null;
+  /** Share of this α's answers cut at `sampling.maxTokens` (finish reason "length"); null when the backend did not say. */
+  truncated?: number | null;
+}
+
+/**
+ * The chosen α's gain as the card and comments show it: measured on held-out prompts that
+ * played no part in choosing α (`source: "held-out"`), or on every prompt when nothing was
+ * selected (one pinned α: `source: "all-prompts"`), so selection did not inflate it.
+ */
+export interface ReportedGain {
+  source: "held-out" | "all-prompts";
+  n: number;
+  /** Mean reward difference with its interval at `statistics.level` (the union of the bootstrap and t intervals; not adjusted: one α, chosen beforehand). */
+  gain: IntervalJson;
+  winRate: number;
+  lengthRatio: number;
+  /** Gain at equal length (intercept of the per-prompt difference on ln length ratio), t interval. */
+  lengthControlled: IntervalJson;
+  /** lengthControlled.lo > 0. */
+  lengthControlledSignificant: boolean;
+  /** Share of answers cut at maxTokens, at the chosen α and at α = 0 (null when unknown). */
+  truncated: { alpha: number | null; baseline: number | null };
 }
 
 export type Decision =
-  | { kind: "alpha"; alpha: number; gain: IntervalJson; winRate: number; lengthRatio: number; lengthFlag: boolean; reason: string }
-  | { kind: "no-gain"; reason: string };
+  | {
+      kind: "alpha";
+      alpha: number;
+      /** The gain on the selection prompts at the adjusted level (what the decision rests on; inflated by the selection). */
+      gain: IntervalJson;
+      winRate: number;
+      lengthRatio: number;
+      lengthFlag: boolean;
+      reason: string;
+      /** The gain to publish: unbiased by the selection (v2). */
+      reported?: ReportedGain;
+    }
+  | {
+      kind: "no-gain";
+      reason: string;
+      /** An α that beat α = 0 but was not published, and why (v2). */
+      blocked?: { alpha: number; by: "sanity" };
+    };
 
 export interface SearchReport {
   schema: typeof SEARCH_REPORT_SCHEMA;
-  version: typeof SEARCH_REPORT_VERSION;
+  version: number;
   createdAt: string;
   models: {
     sft: { path: string; revision: string };
@@ -66,7 +114,8 @@ export interface SearchReport {
   generator: string;
   scorer: string;
   sampling: Sampling;
-  prompts: { source: string; seed: number; ids: string[] };
+  /** `heldOut`: how many of the last `ids` were kept out of the selection (0 or absent: none). */
+  prompts: { source: string; seed: number; ids: string[]; heldOut?: number };
   strategy: {
     name: "grid" | "auto";
     options: Record<string, unknown>;
@@ -91,7 +140,16 @@ export interface SearchReport {
   /** Ascending α; α = 0 always present; α = −0.5 when the sanity check ran. */
   alphas: AlphaReport[];
   /** The interpolation sanity check (paper Fig. 1): α = −0.5 is expected to fall between θ0 and θ1. */
-  sanity?: { alpha: number; n: number; gain: IntervalJson; note: string };
+  sanity?: {
+    alpha: number;
+    n: number;
+    gain: IntervalJson;
+    note: string;
+    /** False when θ1 − 0.5Δ scored at least as well as θ1 (mean gain ≥ 0): publication stops (v2). */
+    passed?: boolean;
+  };
+  /** Per-prompt results of the held-out prompts (the last `prompts.heldOut` ids), for α = 0 and the chosen α (v2). */
+  heldOut?: { alpha: number; rewards: number[]; tokens: number[] }[];
   decision: Decision;
   /** Things the reader should know (e.g. a skipped sanity check). */
   notes?: string[];
@@ -131,7 +189,7 @@ export function validateSearchReport(value: unknown): SearchReport {
 
   const r = obj(value, "(root)");
   if (r.schema !== SEARCH_REPORT_SCHEMA) fail("schema", `must be "${SEARCH_REPORT_SCHEMA}", got ${JSON.stringify(r.schema)}`);
-  if (r.version !== SEARCH_REPORT_VERSION) fail("version", `must be ${SEARCH_REPORT_VERSION}, got ${JSON.stringify(r.version)}`);
+  if (!SEARCH_REPORT_VERSIONS_READ.includes(r.version as number)) fail("version", `must be one of ${SEARCH_REPORT_VERSIONS_READ.join(", ")}, got ${JSON.stringify(r.version)}`);
   str(r.createdAt, "createdAt");
   const models = obj(r.models, "models");
   for (const m of ["sft", "aligned"]) {
@@ -148,6 +206,7 @@ export function validateSearchReport(value: unknown): SearchReport {
   num(prompts.seed, "prompts.seed");
   const ids = arr(prompts.ids, "prompts.ids");
   ids.forEach((id, i) => str(id, `prompts.ids[${i}]`));
+  if (prompts.heldOut !== undefined) num(prompts.heldOut, "prompts.heldOut");
   const strategy = obj(r.strategy, "strategy");
   if (strategy.name !== "grid" && strategy.name !== "auto") fail("strategy.name", `must be "grid" or "auto"`);
   obj(strategy.options, "strategy.options");
@@ -182,6 +241,7 @@ export function validateSearchReport(value: unknown): SearchReport {
     interval(a.reward, `${p}.reward`);
     num(a.meanTokens, `${p}.meanTokens`);
     num(a.rewardLengthCorrelation, `${p}.rewardLengthCorrelation`, true);
+    if (a.truncated !== undefined) num(a.truncated, `${p}.truncated`, true);
     if (a.dropped !== undefined) {
       const d = obj(a.dropped, `${p}.dropped`);
       num(d.atPrompts, `${p}.dropped.atPrompts`);
@@ -196,6 +256,8 @@ export function validateSearchReport(value: unknown): SearchReport {
       num(v.lengthRatio, `${p}.vsBaseline.lengthRatio`);
       bool(v.significant, `${p}.vsBaseline.significant`);
       bool(v.lengthFlag, `${p}.vsBaseline.lengthFlag`);
+      if (v.lengthControlled !== undefined) interval(v.lengthControlled, `${p}.vsBaseline.lengthControlled`);
+      if (v.lengthSlope !== undefined) num(v.lengthSlope, `${p}.vsBaseline.lengthSlope`);
     }
   });
   if (!sawBaseline) fail("alphas", "must include α = 0");
@@ -205,6 +267,15 @@ export function validateSearchReport(value: unknown): SearchReport {
     num(s.n, "sanity.n");
     interval(s.gain, "sanity.gain");
     str(s.note, "sanity.note");
+    if (s.passed !== undefined) bool(s.passed, "sanity.passed");
+  }
+  if (r.heldOut !== undefined) {
+    arr(r.heldOut, "heldOut").forEach((x, i) => {
+      const h = obj(x, `heldOut[${i}]`);
+      num(h.alpha, `heldOut[${i}].alpha`);
+      arr(h.rewards, `heldOut[${i}].rewards`).forEach((v, j) => num(v, `heldOut[${i}].rewards[${j}]`));
+      arr(h.tokens, `heldOut[${i}].tokens`).forEach((v, j) => num(v, `heldOut[${i}].tokens[${j}]`));
+    });
   }
   const d = obj(r.decision, "decision");
   if (d.kind === "alpha") {
@@ -213,6 +284,19 @@ export function validateSearchReport(value: unknown): SearchReport {
     num(d.winRate, "decision.winRate");
     num(d.lengthRatio, "decision.lengthRatio");
     bool(d.lengthFlag, "decision.lengthFlag");
+    if (d.reported !== undefined) {
+      const g = obj(d.reported, "decision.reported");
+      if (g.source !== "held-out" && g.source !== "all-prompts") fail("decision.reported.source", `must be "held-out" or "all-prompts"`);
+      num(g.n, "decision.reported.n");
+      interval(g.gain, "decision.reported.gain");
+      num(g.winRate, "decision.reported.winRate");
+      num(g.lengthRatio, "decision.reported.lengthRatio");
+      interval(g.lengthControlled, "decision.reported.lengthControlled");
+      bool(g.lengthControlledSignificant, "decision.reported.lengthControlledSignificant");
+      const t = obj(g.truncated, "decision.reported.truncated");
+      num(t.alpha, "decision.reported.truncated.alpha", true);
+      num(t.baseline, "decision.reported.truncated.baseline", true);
+    }
   } else if (d.kind !== "no-gain") fail("decision.kind", `must be "alpha" or "no-gain"`);
   str(d.reason, "decision.reason");
   if (r.notes !== undefined) arr(r.notes, "notes").forEach((n, i) => str(n, `notes[${i}]`));
@@ -231,6 +315,8 @@ export interface AlphaSummaryRow {
   n: number;
   dropped: boolean;
   lengthFlag: boolean;
+  /** Share of answers cut at maxTokens; null when unknown. */
+  truncated: number | null;
 }
 
 export function alphaSummaryRows(report: SearchReport): AlphaSummaryRow[] {
@@ -248,6 +334,7 @@ export function alphaSummaryRows(report: SearchReport): AlphaSummaryRow[] {
         n: v ? v.n : a.n,
         dropped: a.status === "dropped",
         lengthFlag: v?.lengthFlag ?? false,
+        truncated: a.truncated ?? null,
       };
     });
 }

@@ -32,6 +32,8 @@ export interface SearchSettings {
   nPrompts?: number;
   seed: number;
   sanityPrompts?: number;
+  /** Share of prompts kept out of the choice to measure the chosen α's gain (undefined: the search's default). */
+  heldOut?: number;
   keepModels: number;
   maxNewTokens: number;
   generator: GeneratorSettings;
@@ -51,6 +53,8 @@ export const SEARCH_FLAG_OPTIONS = {
   "n-prompts": { type: "string" },
   seed: { type: "string" },
   "sanity-prompts": { type: "string" },
+  "held-out": { type: "string" },
+  "switch-cost": { type: "string" },
   generator: { type: "string" },
   endpoint: { type: "string" },
   launch: { type: "string" },
@@ -84,6 +88,9 @@ Prompts
   --n-prompts N          seeded subset of N prompts (default all; at least ${MIN_DECISION_PROMPTS})
   --seed N               subset and sampling seed (default ${PAPER_SAMPLING.seed})
   --sanity-prompts N     prompts for the α = −0.5 check (paper Fig. 1; default max(32, N/8); 0 skips it)
+  --held-out SHARE       share of prompts kept out of the choice to measure the chosen α's gain (default 0.25)
+  --switch-cost N        what a model switch costs, in answers' worth of time; from 100 auto plans fewer,
+                         larger steps (default 0)
 Generation (paper defaults: temperature 0.7, top-p 0.9, top-k 40, penalties 0.1)
   --generator embedded|openai   embedded ONNX engine (default) or an OpenAI-compatible server
   --endpoint URL         the server (openai), e.g. http://127.0.0.1:8000
@@ -109,6 +116,13 @@ export function positiveInt(value: string | undefined, flag: string, fallback?: 
   return n;
 }
 
+function heldOutShare(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const x = Number(value);
+  if (!(Number.isFinite(x) && x >= 0 && x < 1)) throw new UserError(`--held-out: expected a share in [0, 1), got "${value}"`);
+  return x;
+}
+
 export function parseAlphas(text: string, allowLarge = false): number[] {
   const alphas = text.split(",").map((s) => s.trim()).filter(Boolean).map((s) => {
     const a = Number(s);
@@ -131,6 +145,11 @@ export function searchSettingsFrom(values: FlagValues): SearchSettings {
   else if (strategyName === "auto") {
     if (values.alphas) throw new UserError("--alphas applies to --strategy grid only");
     strategy = { kind: "auto" };
+    if (values["switch-cost"] !== undefined) {
+      const cost = Number(values["switch-cost"]);
+      if (!(Number.isFinite(cost) && cost >= 0)) throw new UserError(`--switch-cost: expected a number ≥ 0, got "${values["switch-cost"]}"`);
+      strategy.switchCost = cost;
+    }
   } else throw new UserError(`--strategy: expected auto or grid, got "${strategyName}"`);
 
   const mode = values.mode ?? "chat";
@@ -174,6 +193,7 @@ export function searchSettingsFrom(values: FlagValues): SearchSettings {
     nPrompts,
     seed,
     sanityPrompts: values["sanity-prompts"] === "0" ? 0 : positiveInt(values["sanity-prompts"], "--sanity-prompts"),
+    heldOut: heldOutShare(values["held-out"]),
     keepModels: positiveInt(values["keep-models"], "--keep-models", 4)!,
     maxNewTokens: positiveInt(values["max-new-tokens"], "--max-new-tokens", PAPER_SAMPLING.maxTokens)!,
     generator,

@@ -16,6 +16,15 @@ export interface RewardCurve {
   height: number;
   /** Collapse past `collapseAt`·peak (default 2.5): reward falls quadratically. */
   collapseAt?: number;
+  /**
+   * Shape of the rise and fall (r = α/peak):
+   * - "parabola" (default): height·r(2 − r), the second-order picture;
+   * - "asymmetric": a slow rise and a fast fall, height·r·e^(1 − r)³-like: height·(r·e^(1−r))³;
+   * - "plateau": rises to `height` by r = 1, stays flat to r = `collapseAt`, then collapses fast.
+   */
+  shape?: "parabola" | "asymmetric" | "plateau";
+  /** Expected gain at α < 0 per unit of −α (default −2·max(height, 0.5)); positive makes the sanity check fail. */
+  interpolationGain?: number;
 }
 
 /**
@@ -26,11 +35,21 @@ export interface RewardCurve {
  */
 export function expectedGain(curve: RewardCurve, alpha: number): number {
   const h = curve.height;
-  if (alpha < 0) return -Math.max(Math.abs(h), 0.5) * Math.min(1, -alpha) * 2;
+  if (alpha < 0) return (curve.interpolationGain ?? -Math.max(Math.abs(h), 0.5) * 2) * Math.min(1, -alpha);
   if (alpha === 0 || curve.peak <= 0 || h === 0) return 0;
   const r = alpha / curve.peak;
   const c = curve.collapseAt ?? 2.5;
-  return h * r * (2 - r) - (r > c ? h * (r - c) ** 2 : 0);
+  switch (curve.shape ?? "parabola") {
+    case "asymmetric":
+      // (r·e^(1−r))³: 0 at r = 0, height at r = 1, a slow start and a long tail (real curves are
+      // rarely symmetric about the peak), then the same collapse past c.
+      return h * (r * Math.exp(1 - r)) ** 3 - (r > c ? h * (r - c) ** 2 : 0);
+    case "plateau":
+      // Rises like the parabola to the peak, flat until c, then falls to −height within 0.5·peak.
+      return r <= 1 ? h * r * (2 - r) : r <= c ? h : h - 2 * h * ((r - c) / 0.5) ** 2;
+    default:
+      return h * r * (2 - r) - (r > c ? h * (r - c) ** 2 : 0);
+  }
 }
 
 export interface SimulationOptions {
@@ -42,6 +61,16 @@ export interface SimulationOptions {
   noiseSd?: number;
   /** SD of the per-prompt multiplicative spread of the gain (default 0.5). */
   gainSpread?: number;
+  /**
+   * Answer noise distribution: "normal" (default) or "t3" (Student's t with 3 degrees of
+   * freedom, scaled to the same SD: heavy tails, as reward models give a few wild scores).
+   */
+  noise?: "normal" | "t3";
+  /**
+   * Correlation of one prompt's answer noise across α (default 0): real runs sample every α
+   * with the same seed, so answers at nearby α share much of their text and their score.
+   */
+  answerCorrelation?: number;
   /** Answer length at α = 0 (tokens) and its growth per unit of ln(1 + α/peak) (default 300, 0.15). */
   baseTokens?: number;
   lengthGrowth?: number;
@@ -81,8 +110,25 @@ export class Simulation {
     const p = draw(o.seed, "prompt", prompt);
     const base = (o.promptSd ?? 2) * p();
     const spread = (o.gainSpread ?? 0.5) * p();
-    const noise = (o.noiseSd ?? 1.5) * draw(o.seed, "noise", alphaKey(alpha), prompt)();
+    const rho = Math.min(1, Math.max(0, o.answerCorrelation ?? 0));
+    const own = this.noiseDraw(draw(o.seed, "noise", alphaKey(alpha), prompt));
+    const shared = rho > 0 ? this.noiseDraw(draw(o.seed, "shared-noise", prompt)) : 0;
+    const noise = (o.noiseSd ?? 1.5) * (Math.sqrt(rho) * shared + Math.sqrt(1 - rho) * own);
     return base + expectedGain(o.curve, alpha) * (1 + spread) + noise;
+  }
+
+  /** One unit-variance noise value in the configured distribution. */
+  private noiseDraw(normal: () => number): number {
+    if (this.options.noise !== "t3") return normal();
+    // t(3) = Z / sqrt(χ²(3)/3), variance 3: divide by √3 for unit variance. The sampler makes
+    // normals in Box–Muller pairs that share a radius, so Z and the χ² parts come from
+    // different pairs (the second of a pair is skipped where it would couple them).
+    const z = normal();
+    normal();
+    const a = normal();
+    normal();
+    const chi2 = a * a + normal() ** 2 + normal() ** 2;
+    return z / Math.sqrt(chi2 / 3) / Math.sqrt(3);
   }
 }
 
@@ -93,7 +139,7 @@ export class SimulatedGenerator implements Generator {
   answers = 0;
   constructor(private readonly sim: Simulation, private readonly options: { failAfter?: number } = {}) {}
 
-  async generate(model: { alpha: number; dir: string }, prompts: string[], _sampling: Sampling): Promise<Generation[]> {
+  async generate(model: { alpha: number; dir: string }, prompts: string[], sampling: Sampling): Promise<Generation[]> {
     this.calls++;
     const out: Generation[] = [];
     for (const prompt of prompts) {
@@ -101,7 +147,10 @@ export class SimulatedGenerator implements Generator {
         throw new Error(`simulated crash after ${this.answers} answers`);
       }
       const alpha = Number(model.dir.replace(/^sim:/, ""));
-      out.push(this.sim.answer(alpha, prompt));
+      // Answers longer than the limit are cut there, as a server reports it (finish reason "length").
+      const answer = this.sim.answer(alpha, prompt);
+      const cut = answer.tokens >= sampling.maxTokens;
+      out.push({ ...answer, tokens: cut ? sampling.maxTokens : answer.tokens, finishReason: cut ? "length" : "stop" });
       this.answers++;
     }
     return out;

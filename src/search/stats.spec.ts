@@ -91,3 +91,30 @@ describe("the decision on a handful of prompts", () => {
     expect(report.decision.reason).toMatch(/too few prompts|includes 0/);
   });
 });
+
+describe("length-controlled and trimmed intervals", () => {
+  it("the length-controlled gain is the intercept of the difference on the log length ratio", async () => {
+    const { lengthControlledGain } = await import("./stats.js");
+    const x = Array.from({ length: 40 }, (_, i) => Math.log(1 + (i % 8) / 10));
+    const noise = Array.from({ length: 40 }, (_, i) => ((i * 7919) % 13) / 100 - 0.06);
+    const d = x.map((v, i) => 0.5 + 2 * v + noise[i]);
+    const r = lengthControlledGain(d, x);
+    expect(r.gain.mean).toBeCloseTo(0.5, 1);
+    expect(r.slope).toBeCloseTo(2, 0);
+    expect(r.gain.lo).toBeLessThan(r.gain.mean);
+    // All of a gain that comes with longer answers can be length: intercept ≈ 0.
+    const lengthOnly = lengthControlledGain(x.map((v, i) => 2 * v + noise[i]), x);
+    expect(Math.abs(lengthOnly.gain.mean)).toBeLessThan(0.05);
+    expect(lengthOnly.gain.lo).toBeLessThan(0);
+  });
+
+  it("one wild score cannot carry the trimmed interval", async () => {
+    const { meanCI, trimmedMeanCI } = await import("./stats.js");
+    const xs = Array.from({ length: 200 }, (_, i) => Math.sin(i * 12.9898) * 0.5);
+    expect(trimmedMeanCI(xs, 0.95, 0)).toEqual(meanCI(xs, 0.95));
+    const wild = [...xs.slice(0, 199), 60];
+    expect(meanCI(wild).mean).toBeGreaterThan(0.25);
+    expect(Math.abs(trimmedMeanCI(wild).mean)).toBeLessThan(0.1);
+    expect(trimmedMeanCI(wild).lo).toBeLessThan(0);
+  });
+});

@@ -156,3 +156,56 @@ export function pairedZ(a: ArrayLike<number>, b: ArrayLike<number>, n = Math.min
   const se = Math.sqrt(v / (n - 1) / n);
   return { diff, se, z: se > 0 ? diff / se : diff > 0 ? Infinity : diff < 0 ? -Infinity : 0 };
 }
+
+/**
+ * Length-controlled gain: the least-squares line d = a + b·x through per-prompt reward
+ * differences d against per-prompt log length ratios x = ln(tokens(α) / tokens(0)). The
+ * intercept a is the gain at equal length (what is left once the reward model's taste for
+ * length, b per unit of log ratio, is taken out), with a t interval at `level` (n − 2 df).
+ * With no spread in x, it is the plain mean difference.
+ */
+export function lengthControlledGain(diffs: ArrayLike<number>, logRatios: ArrayLike<number>, level = 0.95): { gain: Interval; slope: number } {
+  const n = diffs.length;
+  if (n !== logRatios.length) throw new Error(`lengthControlledGain: ${n} differences vs ${logRatios.length} length ratios`);
+  const mx = mean(logRatios);
+  const my = mean(diffs);
+  let sxx = 0;
+  let sxy = 0;
+  for (let i = 0; i < n; i++) {
+    sxx += (logRatios[i] - mx) ** 2;
+    sxy += (logRatios[i] - mx) * (diffs[i] - my);
+  }
+  if (n < 4 || !(sxx > 1e-12)) return { gain: meanCI(diffs, level), slope: 0 };
+  const b = sxy / sxx;
+  const a = my - b * mx;
+  let rss = 0;
+  for (let i = 0; i < n; i++) rss += (diffs[i] - a - b * logRatios[i]) ** 2;
+  const s2 = rss / (n - 2);
+  const se = Math.sqrt(s2 * (1 / n + (mx * mx) / sxx));
+  const half = tQuantile(1 - (1 - level) / 2, n - 2) * se;
+  return { gain: { mean: a, lo: a - half, hi: a + half }, slope: b };
+}
+
+/**
+ * Yuen's trimmed-mean interval: drop the `trim` share of values at each end, and take the
+ * standard error from the winsorized variance (n − 2g − 1 df, g values cut per end). It does
+ * not rest on a few extreme values, so heavy-tailed reward noise (one wild score at α = 0
+ * shifts every paired difference) cannot make it claim a gain alone.
+ */
+export function trimmedMeanCI(xs: ArrayLike<number>, level = 0.95, trim = 0.05): Interval {
+  const n = xs.length;
+  const g = Math.floor(trim * n);
+  if (n - 2 * g < 2) return meanCI(xs, level);
+  const sorted = Float64Array.from(xs).sort();
+  const kept = sorted.subarray(g, n - g);
+  const m = mean(kept);
+  const lo = sorted[g];
+  const hi = sorted[n - g - 1];
+  let ss = 0;
+  const wm = mean(sorted.map((x) => Math.min(hi, Math.max(lo, x))));
+  for (let i = 0; i < n; i++) ss += (Math.min(hi, Math.max(lo, sorted[i])) - wm) ** 2;
+  const h = n - 2 * g;
+  const se = Math.sqrt(ss / (h * (h - 1)));
+  const half = tQuantile(1 - (1 - level) / 2, h - 1) * se;
+  return { mean: m, lo: m - half, hi: m + half };
+}

@@ -41,9 +41,10 @@ describe("strategies on simulated reward curves", () => {
 
   it("auto finds a peak at small α, with fewer generations than the grid", async () => {
     const curve = { peak: 0.3, height: 1 };
-    const auto = await simulate(curve, { kind: "auto" }, 1, 400, lowNoise);
+    // 534 prompts: 400 for the selection, 134 held out to measure the chosen α's gain.
+    const auto = await simulate(curve, { kind: "auto" }, 1, 534, lowNoise);
     expect(auto.report.decision).toMatchObject({ kind: "alpha", alpha: 0.3 });
-    const grid = await simulate(curve, { kind: "grid", alphas: [...PAPER_GRID] }, 1, 400, lowNoise);
+    const grid = await simulate(curve, { kind: "grid", alphas: [...PAPER_GRID] }, 1, 534, lowNoise);
     expect(grid.report.decision).toMatchObject({ kind: "alpha", alpha: 0.3 });
     expect(auto.report.cost.generations).toBeLessThan(0.7 * grid.report.cost.generations);
     validateSearchReport(JSON.parse(JSON.stringify(auto.report)));
@@ -96,6 +97,40 @@ describe("strategies on simulated reward curves", () => {
     expect(strict.alphas.some((x) => x.role === "sanity")).toBe(false);
   });
 
+  it("measures the chosen α's gain on held-out prompts the selection never saw", async () => {
+    const { report } = await simulate({ peak: 0.3, height: 1 }, { kind: "auto" }, 7, 400, lowNoise);
+    expect(report.prompts.heldOut).toBe(100);
+    // The strategy used only the first 300 prompts…
+    expect(Math.max(...report.alphas.map((a) => a.n))).toBeLessThanOrEqual(300);
+    expect(report.decision.kind).toBe("alpha");
+    if (report.decision.kind !== "alpha") return;
+    // …and the reported gain comes from the other 100, for α = 0 and the chosen α only.
+    const reported = report.decision.reported!;
+    expect(reported).toMatchObject({ source: "held-out", n: 100 });
+    expect(report.heldOut!.map((h) => [h.alpha, h.rewards.length])).toEqual([[0, 100], [report.decision.alpha, 100]]);
+    const diffs = report.heldOut![1].rewards.map((r, i) => r - report.heldOut![0].rewards[i]);
+    expect(reported.gain.mean).toBeCloseTo(diffs.reduce((a, b) => a + b, 0) / diffs.length, 12);
+    expect(reported.gain.lo!).toBeLessThan(reported.gain.mean);
+    // Answers grow with α in the simulation, and the length-controlled gain is reported beside the raw one.
+    expect(reported.lengthRatio).toBeGreaterThan(1);
+    expect(reported.lengthControlled.lo).not.toBeNull();
+    validateSearchReport(JSON.parse(JSON.stringify(report)));
+  });
+
+  it("holds nothing out for a single α (nothing is selected): every prompt measures it", async () => {
+    const { report } = await simulate({ peak: 0.3, height: 1 }, { kind: "grid", alphas: [0.3] }, 5, 200, lowNoise);
+    expect(report.prompts.heldOut).toBe(0);
+    expect(report.decision).toMatchObject({ kind: "alpha", reported: { source: "all-prompts", n: 200 } });
+  });
+
+  it("stops publication when the α = −0.5 sanity check fails", async () => {
+    // θ1 − 0.5Δ scoring above θ1: the direction θ0 → θ1 is not one the reward model prefers.
+    const { report } = await simulate({ peak: 0.3, height: 1, interpolationGain: 0.5 }, { kind: "grid", alphas: [0.3] }, 5, 200, lowNoise);
+    expect(report.sanity).toMatchObject({ passed: false });
+    expect(report.decision).toMatchObject({ kind: "no-gain", blocked: { alpha: 0.3, by: "sanity" } });
+    expect(report.decision.reason).toMatch(/sanity check failed/);
+  });
+
   it("is deterministic: the same seed gives the same search.json (timestamps and timings aside)", async () => {
     const a = await simulate({ peak: 0.3, height: 0.6 }, { kind: "auto" }, 9, 200);
     const b = await simulate({ peak: 0.3, height: 0.6 }, { kind: "auto" }, 9, 200);
@@ -110,7 +145,7 @@ describe("search.json validator", () => {
     const bad = JSON.parse(JSON.stringify(report));
     bad.alphas[1].rewards[3] = "x";
     expect(() => validateSearchReport(bad)).toThrow(/alphas\[1\]\.rewards\[3\] must be a finite number/);
-    expect(() => validateSearchReport({ ...report, version: 2 })).toThrow(/version must be 1/);
+    expect(() => validateSearchReport({ ...report, version: 3 })).toThrow(/version must be one of 1, 2/);
     expect(() => validateSearchReport({ ...report, alphas: report.alphas.filter((a) => a.alpha !== 0) })).toThrow(/must include α = 0/);
   });
 });

@@ -21,7 +21,7 @@ export interface AutoOptions {
   start?: number;
   /** Widening stops here (default 100). */
   maxAlpha?: number;
-  /** Prompts in the first race batch (default max(16, ⌈N/16⌉)); batches double from there. */
+  /** Prompts in the first race batch (default max(16, ⌈N/16⌉)); batches grow by `growth` from there. */
   firstBatch?: number;
   /** |z| beyond which a candidate counts as confidently worse than the leader (default 3). */
   dropZ?: number;
@@ -38,9 +38,19 @@ export interface AutoOptions {
   maxExtensions?: number;
   /** Family-wise level the final decision uses, so α = 0 is retired only when that test is already won (default 0.05). */
   decisionLevel?: number;
+  /**
+   * What a model switch (and a first visit's extrapolation) costs, in generations' worth of
+   * time (default 0). Dear switches (≥ DEAR_SWITCH = 100) make the race take one step
+   * straight to its last batch and the widening stop at the first lower point once a peak is
+   * clear: every return to an α is a switch.
+   */
+  switchCost?: number;
 }
 
 export type StrategyOptions = GridOptions | AutoOptions;
+
+/** Switch cost (generations' worth of time) from which `auto` plans fewer, larger steps. */
+export const DEAR_SWITCH = 100;
 
 export interface DropRecord {
   alpha: number;
@@ -113,7 +123,7 @@ export function fineBetween(lo: number, hi: number): number[] {
  * The default search, on a seeded prompt order (docs/search.md has the full description):
  * 1. widen: on the first batch, α = 0 and then 0.1, 0.2, 0.5, 1, 2, 5, … while the reward
  *    rises; stop at a point confidently below the best (z < −dropZ), or after two lower points
- *    once the best is clearly above α = 0 (z > 3);
+ *    (one when switches are dear) once the best is clearly above α = 0 (z > 3);
  * 2. refine: the round values between the best point's ladder neighbours (0.2 | 0.5 → 0.3, 0.4),
  *    with the best point and its neighbours;
  * 3. race: grow the prompt batch (×4) each round up to ⌈N/2⌉ for the candidates still running
@@ -126,6 +136,11 @@ export function fineBetween(lo: number, hi: number): number[] {
 export async function auto(ev: Evaluator, options: AutoOptions): Promise<StrategyResult> {
   const N = ev.promptCount;
   const dropZ = options.dropZ ?? 3;
+  const switchCost = options.switchCost ?? 0;
+  // Dear switches: one race step straight to its last batch (each round revisits every α).
+  // At 25 the benchmark showed no gain worth the lost drop rounds, so the plan changes from 100 up.
+  const growth = options.growth ?? (switchCost >= DEAR_SWITCH ? Infinity : 4);
+  const lowerPointsToStop = switchCost >= DEAR_SWITCH ? 1 : 2;
   const n1 = Math.min(N, Math.max(2, options.firstBatch ?? Math.max(16, Math.ceil(N / 16))));
   const ladder = coarseLadder(options.start ?? 0.1, options.maxAlpha ?? 100);
   const rounds: RoundRecord[] = [];
@@ -146,11 +161,11 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
       continue;
     }
     lowerRun++;
-    // Stop at a point confidently below the best, or after two lower points once the best
-    // is itself clearly above α = 0 (a peak, not noise on a flat start).
+    // Stop at a point confidently below the best, or after two lower points (one when switches
+    // are dear) once the best is itself clearly above α = 0 (a peak, not noise on a flat start).
     const z = pairedZ(ev.rewards(a, n1), ev.rewards(best, n1)).z;
     const peakSeen = best !== 0 && pairedZ(ev.rewards(best, n1), ev.rewards(0, n1)).z > 3;
-    if (z < -dropZ || (lowerRun >= 2 && peakSeen)) break;
+    if (z < -dropZ || (lowerRun >= lowerPointsToStop && peakSeen)) break;
   }
   rounds.push({ phase: "widen", prompts: n1, alphas: [...widened], leader: best });
 
@@ -220,7 +235,7 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
     }
     rounds.push({ phase: "race", prompts: n, alphas: [...(baselineActive ? [0] : []), ...alive], leader });
     if (n >= raceMax || alive.length === 0 || (alive.length === 1 && !baselineActive)) break;
-    n = Math.min(raceMax, Math.ceil((options.growth ?? 4) * n));
+    n = Math.min(raceMax, Math.ceil(growth * n));
     // Snake order: the α evaluated last in a round is first in the next, so it stays loaded.
     const roundAlphas = baselineActive ? [0, ...alive] : alive;
     const order = forward ? roundAlphas : [...roundAlphas].reverse();

@@ -11,7 +11,8 @@
 import type { Evaluator } from "./evaluator.js";
 import type { AlphaReport, Decision, IntervalJson, SearchReport } from "./schema.js";
 import type { StrategyResult } from "./strategies.js";
-import { bootstrapMeanCI, mean, meanCI, pearson, winRate, type Interval } from "./stats.js";
+import { pairedComparison, truncatedShare } from "./compare.js";
+import { mean, meanCI, pearson, type Interval } from "./stats.js";
 
 export interface SummaryOptions {
   level?: number;
@@ -25,8 +26,8 @@ export interface SummaryOptions {
   sanityAlpha?: number;
 }
 
-const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
-const json = (i: Interval): IntervalJson => ({ mean: i.mean, lo: finite(i.lo), hi: finite(i.hi) });
+export const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+export const json = (i: Interval): IntervalJson => ({ mean: i.mean, lo: finite(i.lo), hi: finite(i.hi) });
 
 export function summarize(ev: Evaluator, result: StrategyResult, options: SummaryOptions = {}): {
   alphas: AlphaReport[];
@@ -64,30 +65,26 @@ export function summarize(ev: Evaluator, result: StrategyResult, options: Summar
       reward: json(meanCI(rewards, level)),
       meanTokens: mean(tokens),
       rewardLengthCorrelation: finite(pearson(rewards, tokens)),
+      truncated: truncatedShare(obs),
     };
     if (status === "dropped" && drop) report.dropped = { atPrompts: drop.atPrompts, reason: drop.reason };
     if (alpha !== 0) {
-      const n = Math.min(obs.length, base.length);
-      const diffs = new Float64Array(n);
-      for (let i = 0; i < n; i++) diffs[i] = obs[i].reward - base[i].reward;
       // One seed per α so intervals do not depend on which other α were evaluated.
-      const bseed = seed ^ Math.round(alpha * 1e6);
-      const gain = bootstrapMeanCI(diffs, { level, resamples, seed: bseed });
-      const gainAdjusted = bootstrapMeanCI(diffs, { level: adjustedLevel, resamples, seed: bseed });
-      const baseTokens = mean(base.slice(0, n).map((o) => o.tokens));
-      const lengthRatio = baseTokens > 0 ? mean(tokens.slice(0, n)) / baseTokens : NaN;
+      const c = pairedComparison({ obs, base, level, adjustedLevel, resamples, seed: seed ^ Math.round(alpha * 1e6) });
       // The percentile bootstrap is too optimistic on a handful of prompts; require enough
-      // prompts and agreement with the t interval at the same level.
-      const tAdjusted = meanCI(diffs, adjustedLevel);
-      const significant = n >= minPrompts && Number.isFinite(gainAdjusted.lo) && gainAdjusted.lo > 0 && tAdjusted.lo > 0;
+      // prompts and agreement with the t interval at the same level — and with a 5 %-trimmed
+      // interval, so a few wild reward scores (heavy tails) cannot carry the gain alone.
+      const significant = c.n >= minPrompts && Number.isFinite(c.gainAdjusted.lo) && c.gainAdjusted.lo > 0 && c.tAdjusted.lo > 0 && c.trimmedAdjusted.lo > 0;
       report.vsBaseline = {
-        n,
-        gain: json(gain),
-        gainAdjusted: json(gainAdjusted),
-        winRate: winRate(rewards.slice(0, n), base.slice(0, n).map((o) => o.reward)),
-        lengthRatio: Number.isFinite(lengthRatio) ? lengthRatio : 1,
+        n: c.n,
+        gain: json(c.gain),
+        gainAdjusted: json(c.gainAdjusted),
+        winRate: c.winRate,
+        lengthRatio: c.lengthRatio,
         significant,
-        lengthFlag: significant && lengthRatio > 1 + lengthGuard,
+        lengthFlag: significant && c.lengthRatio > 1 + lengthGuard,
+        lengthControlled: json(c.lengthControlled),
+        lengthSlope: c.lengthSlope,
       };
     }
     return report;
@@ -150,13 +147,20 @@ export function summarize(ev: Evaluator, result: StrategyResult, options: Summar
   if (s?.vsBaseline) {
     const g = s.vsBaseline.gain;
     const below = g.hi !== null && g.hi < 0;
+    // Failed: going back towards θ0 did not lose reward at all, so the direction θ0 → θ1 is not
+    // one the reward model likes, and extrapolating along it has nothing to stand on (a sibling
+    // θ0, or an unsuitable reward model). Not clearly below is only a warning.
+    const passed = g.mean < 0;
     sanity = {
       alpha: s.alpha,
       n: s.vsBaseline.n,
       gain: g,
+      passed,
       note: below
         ? "as expected (paper Fig. 1), the interpolated model θ1 − 0.5Δ scores below θ1"
-        : "unexpected: the interpolated model θ1 − 0.5Δ does not score clearly below θ1 — check that θ1 really was trained from θ0 and that the reward model suits the task",
+        : passed
+        ? "unexpected: the interpolated model θ1 − 0.5Δ does not score clearly below θ1 — check that θ1 really was trained from θ0 and that the reward model suits the task"
+        : "failed: the interpolated model θ1 − 0.5Δ scores at least as well as θ1, so the reward model does not prefer the direction θ0 → θ1 — θ0 may not be θ1's parent (a sibling?) or the reward model does not suit the task; nothing is published",
     };
   }
   return { alphas: reports, decision, statistics, sanity };

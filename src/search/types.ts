@@ -29,7 +29,9 @@ export const PAPER_SAMPLING: Readonly<Sampling> = Object.freeze({
   presencePenalty: 0.1,
   frequencyPenalty: 0.1,
   seed: 42,
-  maxTokens: 1024,
+  // The authors' released generation script cuts answers at 2048 tokens; at 1024 the cut bites
+  // harder at large α (ExPO lengthens answers), so the reward model would score cut-off answers.
+  maxTokens: 2048,
 });
 
 /** A model to generate with: the folder a materializer returned for one α. */
@@ -42,6 +44,8 @@ export interface Generation {
   text: string;
   /** Answer length in tokens (the backend's own count, e.g. `usage.completion_tokens`). */
   tokens: number;
+  /** Why generation stopped: "stop" (end of answer), "length" (cut at maxTokens), or the backend's word; absent when unknown. */
+  finishReason?: string;
 }
 
 export interface GenerateOptions {
@@ -97,4 +101,6 @@ export interface Observation {
   promptId: string;
   reward: number;
   tokens: number;
+  /** The answer was cut at maxTokens (finish reason "length"); undefined when the backend did not say. */
+  truncated?: boolean;
 }

@@ -201,3 +201,74 @@ describe("checkPair on local folders", () => {
     await expect(checkPair({ sft: dir("sft"), aligned: dir("dpo"), thresholds: { nope: 1 } as never })).rejects.toThrow(/unknown threshold "nope"/);
   });
 });
+
+describe("child or sibling", () => {
+  beforeAll(async () => {
+    // One base, two separate fine-tunes of it (siblings), and a real child of the first.
+    await writeTinyModel({ dir: dir("base"), seed: 21, dtype: "BF16" });
+    await deriveTinyModel({ from: dir("base"), dir: dir("sib-sft"), relativeDelta: 0.02, seed: 1, dtype: "BF16", card: { base_model: "org/base" } });
+    await deriveTinyModel({ from: dir("base"), dir: dir("sib-dpo"), relativeDelta: 0.02, seed: 2, dtype: "BF16", card: { base_model: "org/base", tags: ["expo"] } });
+    await deriveTinyModel({ from: dir("sib-sft"), dir: dir("child-dpo"), relativeDelta: 0.01, seed: 3, dtype: "BF16", card: { base_model: "org/base", tags: ["expo"] } });
+  });
+
+  it("refuses a sibling pair once the shared base is read, with the numbers", async () => {
+    // Distance and cosine alone look like fine-tuning: the old check passed this pair.
+    const blind = await checkPair({ sft: dir("sib-sft"), aligned: dir("sib-dpo"), sftId: "org/sft", base: false });
+    expect(codes(blind)).toContain("weights-close");
+    expect(codes(blind)).toContain("lineage-sibling"); // θ1 names θ0's own parent: a warning even without the base
+    expect(blind.verdict).toBe("warn");
+
+    const v = await checkPair({ sft: dir("sib-sft"), aligned: dir("sib-dpo"), sftId: "org/sft", base: dir("base") });
+    expect(v.verdict).toBe("refuse");
+    const r = reason(v, "sibling")!;
+    expect(r.level).toBe("refuse");
+    expect(r.numbers!.share as number).toBeLessThan(0.3);
+    expect(r.message).toMatch(/sibling/);
+    expect(r.message).toMatch(/bit-identical/);
+    expect(v.sibling).toMatchObject({ base: dir("base"), error: null });
+  });
+
+  it("passes a real child of θ0 against the same base", async () => {
+    const v = await checkPair({ sft: dir("sib-sft"), aligned: dir("child-dpo"), sftId: "org/sft", base: dir("base") });
+    expect(codes(v)).not.toContain("sibling");
+    const r = reason(v, "child-of-sft")!;
+    expect(r.numbers!.share as number).toBeGreaterThan(0.9);
+    expect(v.verdict).not.toBe("refuse");
+  });
+
+  it("reports an unreadable base instead of failing the check", async () => {
+    const v = await checkPair({ sft: dir("sib-sft"), aligned: dir("sib-dpo"), sftId: "org/sft", base: dir("no-such-base") });
+    expect(v.sibling?.error).toBeTruthy();
+    expect(reason(v, "lineage-sibling")!.message).toMatch(/could not be read/);
+  });
+});
+
+describe("integer tensors", () => {
+  /** Rewrites a single-file tiny model with an extra I32 tensor holding `values`. */
+  async function withIntTensor(from: string, to: string, values: number[]) {
+    const { openSafetensorsFile } = await import("../../safetensors/reader.js");
+    const { serializeSafetensors } = await import("../../safetensors/writer.js");
+    await cp(from, to, { recursive: true });
+    const file = await openSafetensorsFile(join(to, "model.safetensors"));
+    const tensors = [];
+    for (const name of file.tensorNames()) tensors.push({ name, dtype: file.info(name).dtype, shape: [...file.info(name).shape], data: await file.readTensor(name) });
+    await file.close();
+    tensors.push({ name: "model.extra_index", dtype: "I32" as const, shape: [values.length], data: new Uint8Array(Int32Array.from(values).buffer) });
+    await writeFile(join(to, "model.safetensors"), serializeSafetensors(tensors));
+  }
+
+  it("accepts an integer buffer identical in θ0 and θ1 (extrapolate copies it) and refuses one that differs", async () => {
+    await writeTinyModel({ dir: dir("int-base-sft"), seed: 5 });
+    await deriveTinyModel({ from: dir("int-base-sft"), dir: dir("int-base-dpo"), relativeDelta: 0.01 });
+    await withIntTensor(dir("int-base-sft"), dir("int-sft"), [0, 1, 2, 3]);
+    await withIntTensor(dir("int-base-dpo"), dir("int-dpo-same"), [0, 1, 2, 3]);
+    await withIntTensor(dir("int-base-dpo"), dir("int-dpo-differs"), [0, 1, 2, 4]);
+    const same = await checkPair({ sft: dir("int-sft"), aligned: dir("int-dpo-same") });
+    expect(codes(same)).not.toContain("non-float-weights");
+    expect(codes(same)).toContain("integer-buffers-identical");
+    expect(same.verdict).not.toBe("refuse");
+    const differs = await checkPair({ sft: dir("int-sft"), aligned: dir("int-dpo-differs") });
+    expect(differs.verdict).toBe("refuse");
+    expect(reason(differs, "non-float-weights")!.message).toMatch(/differ between θ0 and θ1/);
+  });
+});

@@ -20,7 +20,8 @@ import { cardFromMetadata, parseCard, type CardInfo } from "./card.js";
 import { checkLineage } from "./lineage.js";
 import { aggregate, judgeWeights, measureSamples, planSamples } from "./sample.js";
 import { resolveModel, type HubSettings, type ModelSource } from "./source.js";
-import { compareConfigs, compareTensors } from "./structure.js";
+import { compareConfigs, compareTensors, judgeNonFloat } from "./structure.js";
+import { baseCandidate, identicalShare, judgeSibling, measureBaseDirection, siblingByLineage, type BaseDirection } from "./sibling.js";
 import { resolveThresholds, type Thresholds } from "./thresholds.js";
 import { compareTokenizers } from "./tokenizer.js";
 import { sortReasons, verdictOf, type ModelSummary, type Reason, type TensorStat, type Verdict } from "./types.js";
@@ -33,6 +34,12 @@ export interface CheckPairOptions {
   /** Hub ids for local folders, so lineage can be compared (`--sft-id`, `--aligned-id`). */
   sftId?: string;
   alignedId?: string;
+  /**
+   * The base θ0 and θ1 may both come from (a folder or `owner/name[@revision]`), to tell a
+   * child of θ0 from a sibling; default: the single parent θ1's card names when it is not θ0.
+   * `false`: never read a base.
+   */
+  base?: string | false;
   /** Overrides of DEFAULT_THRESHOLDS (validated). */
   thresholds?: Partial<Thresholds>;
   /** Hub URL (else HF_ENDPOINT, else huggingface.co), token, fetch, retry policy. */
@@ -118,6 +125,29 @@ function summary(side: Side): ModelSummary {
   };
 }
 
+/** Opens the base (a folder or a Hub id) and measures the direction; an unreadable base is reported, not thrown. */
+async function measureAgainstBase(o: {
+  base: string;
+  hub?: HubSettings;
+  sft: ModelWeights;
+  aligned: ModelWeights;
+  plan: Parameters<typeof measureBaseDirection>[0]["plan"];
+  stats: TensorStat[];
+}): Promise<{ direction: BaseDirection | null; error: string | null }> {
+  let weights: ModelWeights | null = null;
+  try {
+    const source = await resolveModel(o.base, { hub: o.hub, role: "base" });
+    weights = await openModelWeightsFrom(source.access);
+    const direction = await measureBaseDirection({ base: weights, sft: o.sft, aligned: o.aligned, plan: o.plan, stats: o.stats });
+    return { direction, error: direction ? null : "no sampled matrix of the same shape, or θ0 equals it" };
+  } catch (err) {
+    // The base is optional evidence: one that cannot be read (missing, gated, offline) is reported, not fatal.
+    return { direction: null, error: (err as Error).message };
+  } finally {
+    await weights?.close();
+  }
+}
+
 export async function checkPair(options: CheckPairOptions): Promise<Verdict> {
   const started = Date.now();
   const thresholds = resolveThresholds(options.thresholds ?? {});
@@ -150,9 +180,16 @@ export async function checkPair(options: CheckPairOptions): Promise<Verdict> {
 
     let tensors: TensorStat[] = [];
     let overall: Verdict["overall"] = null;
+    let sibling: Verdict["sibling"];
     if (side0.weights && side1.weights) {
-      const { reasons: tensorReasons, comparable } = compareTensors(side0.weights, side1.weights);
+      const { reasons: tensorReasons, comparable, nonFloat } = compareTensors(side0.weights, side1.weights);
       reasons.push(...tensorReasons);
+      try {
+        reasons.push(...(await judgeNonFloat(side0.weights, side1.weights, nonFloat)));
+      } catch (err) {
+        if (!isContentError(err)) throw err;
+        reasons.push({ level: "refuse", code: "weights-unreadable", message: `Integer tensors could not be read: ${(err as Error).message}`, numbers: {} });
+      }
       const plan = planSamples(side0.weights, side1.weights, comparable, thresholds);
       s0.counter.phase = "samples";
       s1.counter.phase = "samples";
@@ -160,7 +197,20 @@ export async function checkPair(options: CheckPairOptions): Promise<Verdict> {
         const measured = await measureSamples(side0.weights, side1.weights, plan);
         tensors = measured.stats;
         overall = aggregate(tensors);
+        const identical = identicalShare(tensors);
+        if (overall) overall.identicalShare = identical;
         reasons.push(...judgeWeights(tensors, overall, measured.nonFinite, thresholds));
+        // Child or sibling: compare both with the base they may share (sibling.ts).
+        const base = options.base === false ? null : options.base ?? baseCandidate(side1.card, s0.id);
+        let direction: BaseDirection | null = null;
+        let baseError: string | null = null;
+        if (base) {
+          const measuredBase = await measureAgainstBase({ base, hub: options.hub, sft: side0.weights, aligned: side1.weights, plan, stats: tensors });
+          direction = measuredBase.direction;
+          baseError = measuredBase.error;
+          sibling = { base, share: direction?.share ?? null, cosine: direction?.cosine ?? null, error: baseError };
+        }
+        reasons.push(...judgeSibling({ lineageSibling: siblingByLineage(side1.card, side0.card, s0.id), base, direction, baseError, identical }));
       } catch (err) {
         if (!isContentError(err)) throw err;
         reasons.push({ level: "refuse", code: "weights-unreadable", message: `Sampled tensors could not be read: ${(err as Error).message}`, numbers: {} });
@@ -182,6 +232,7 @@ export async function checkPair(options: CheckPairOptions): Promise<Verdict> {
       lineage,
       tensors,
       overall,
+      ...(sibling ? { sibling } : {}),
       usage: { bytes: u0.bytes + u1.bytes, requests: u0.requests + u1.requests, sft: u0, aligned: u1, fraction: totalData > 0 ? (u0.bytes + u1.bytes) / totalData : 0 },
       thresholds,
       durationMs: Date.now() - started,

@@ -131,3 +131,25 @@ describe("checkPair through the local Hub", () => {
     expect(v.verdict).toBe("pass");
   });
 });
+
+describe("child or sibling over the Hub", () => {
+  it("reads the base θ1's card names and refuses a sibling of θ0", async () => {
+    await writeTinyModel({ dir: join(root, "base"), seed: 9, dtype: "BF16" });
+    await deriveTinyModel({ from: join(root, "base"), dir: join(root, "sft2"), relativeDelta: 0.02, seed: 1, dtype: "BF16", card: { base_model: "org/base" } });
+    await deriveTinyModel({ from: join(root, "base"), dir: join(root, "sibling"), relativeDelta: 0.02, seed: 2, dtype: "BF16", card: { base_model: "org/base", tags: ["expo", "expo-parent:org/sft2"] } });
+    await deriveTinyModel({ from: join(root, "sft2"), dir: join(root, "child"), relativeDelta: 0.01, seed: 3, dtype: "BF16", card: { base_model: "org/base", tags: ["expo"] } });
+    for (const name of ["base", "sft2", "sibling", "child"]) hub.admin.createRepo(`org/${name}`, { files: await folderFiles(join(root, name)) });
+
+    // θ1's card claims θ0 as its parent (expo-parent tag): no base is read, the claim stands.
+    const claimed = await checkPair({ sft: "org/sft2", aligned: "org/sibling", hub: settings });
+    expect(claimed.sibling).toBeUndefined();
+    // Given the base, the weights contradict the claim.
+    const v = await checkPair({ sft: "org/sft2", aligned: "org/sibling", hub: settings, base: "org/base" });
+    expect(v.verdict).toBe("refuse");
+    expect(v.reasons.find((r) => r.code === "sibling")!.numbers!.share as number).toBeLessThan(0.3);
+    // A child whose card names the pretrained base: the base is read on its own (θ1's one named parent) and clears it.
+    const child = await checkPair({ sft: "org/sft2", aligned: "org/child", hub: settings });
+    expect(child.sibling).toMatchObject({ base: "org/base", error: null });
+    expect(child.reasons.find((r) => r.code === "child-of-sft")!.numbers!.share as number).toBeGreaterThan(0.9);
+  });
+});

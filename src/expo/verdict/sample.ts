@@ -144,7 +144,7 @@ export function planSamples(w0: ModelWeights, w1: ModelWeights, comparable: read
   return chosen.map((name) => plan.get(name)!);
 }
 
-async function readBlock(w: ModelWeights, entry: SamplePlanEntry): Promise<Float64Array> {
+export async function readBlock(w: ModelWeights, entry: SamplePlanEntry): Promise<Float64Array> {
   const { file, info } = w.get(entry.name);
   const width = DTYPE_BYTES[info.dtype];
   const bytes = await file.readTensorRange(entry.name, entry.offset * width, (entry.offset + entry.elements) * width);
@@ -173,6 +173,7 @@ export async function measureSamples(w0: ModelWeights, w1: ModelWeights, plan: r
       const [a, b] = await Promise.all([readBlock(w0, entry), readBlock(w1, entry)]);
       const s: Sums = { dot: 0, n0: 0, n1: 0, dd: 0, elements: a.length };
       let finite = true;
+      let identical = 0;
       for (let k = 0; k < a.length; k++) {
         const x = a[k];
         const y = b[k];
@@ -184,6 +185,8 @@ export async function measureSamples(w0: ModelWeights, w1: ModelWeights, plan: r
         s.n0 += x * x;
         s.n1 += y * y;
         s.dd += (y - x) * (y - x);
+        // Same dtype decodes equal values from equal bits (±0 aside), so this counts bit-identical values.
+        if (x === y) identical++;
       }
       if (!finite) nonFinite.push(entry.name);
       const i0 = w0.get(entry.name).info;
@@ -199,6 +202,7 @@ export async function measureSamples(w0: ModelWeights, w1: ModelWeights, plan: r
         relativeDistance: s.n0 > 0 ? Math.sqrt(s.dd / s.n0) : s.dd === 0 ? 0 : Infinity,
         cosine: s.n0 > 0 && s.n1 > 0 ? s.dot / Math.sqrt(s.n0 * s.n1) : s.n0 === s.n1 ? 1 : 0,
         rms: { sft: Math.sqrt(s.n0 / Math.max(1, a.length)), aligned: Math.sqrt(s.n1 / Math.max(1, b.length)) },
+        identical,
         decisive: isDecisive(entry.kind, i0.shape) && s.n0 > 0 && finite,
       };
     }
@@ -296,7 +300,7 @@ export function judgeWeights(stats: readonly TensorStat[], overall: Overall | nu
     reasons.push({
       level: "info",
       code: "weights-close",
-      message: `θ1 is θ0 plus a small update ${where}: relative distance ${fmt(overall.relativeDistance)}, cosine ${cos(overall.cosine)} — what fine-tuning from θ0 looks like.`,
+      message: `θ1 is θ0 plus a small update ${where}: relative distance ${fmt(overall.relativeDistance)}, cosine ${cos(overall.cosine)} — what fine-tuning from θ0 looks like (a sibling fine-tuned separately from θ0's own base looks the same by these two numbers: the child-or-sibling check below decides).`,
       numbers: nums,
     });
   }

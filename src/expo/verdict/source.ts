@@ -110,7 +110,7 @@ function countingAccess(inner: WeightFileAccess, counter: UsageCounter): WeightF
  * here is read locally); `./x` and `/x` are always paths; anything else must parse as
  * `owner/name[@revision]`.
  */
-export async function resolveModel(ref: string, options: { id?: string | null; hub?: HubSettings; role: "θ0" | "θ1" }): Promise<ModelSource> {
+export async function resolveModel(ref: string, options: { id?: string | null; hub?: HubSettings; role: "θ0" | "θ1" | "base" }): Promise<ModelSource> {
   const isDir = await stat(ref).then((s) => s.isDirectory(), () => false);
   if (isDir) return localSource(ref, options.id ?? null);
   if (!looksLikeRepoRef(ref)) throw new UserError(`${options.role} "${ref}" is neither a local folder nor a Hub id (owner/name or owner/name@revision)`);

@@ -91,6 +91,46 @@ export interface TensorComparison {
   reasons: Reason[];
   /** Names present in both with compatible shapes (the sampling candidates). */
   comparable: string[];
+  /** Shared non-float tensors with the same dtype and shape (judged by `judgeNonFloat`, which reads them). */
+  nonFloat: string[];
+}
+
+/** Largest non-float tensor `judgeNonFloat` reads whole; bigger ones are weights (quantized), not buffers. */
+export const MAX_NON_FLOAT_BYTES = 1 << 20;
+
+/**
+ * Integer tensors: `extrapolate` copies θ1's unchanged, which is right when θ0 and θ1 hold
+ * the same values (a position-id or mask buffer). Only ones that differ — quantized weights,
+ * where θ1 − θ0 is meaningless as integers — or that are too big to be buffers refuse the pair.
+ */
+export async function judgeNonFloat(w0: ModelWeights, w1: ModelWeights, names: readonly string[]): Promise<Reason[]> {
+  if (names.length === 0) return [];
+  const differ: string[] = [];
+  const big: string[] = [];
+  for (const name of names) {
+    const size = w0.get(name).info.dataOffsets[1] - w0.get(name).info.dataOffsets[0];
+    if (size > MAX_NON_FLOAT_BYTES) {
+      big.push(`"${name}" (${w0.get(name).info.dtype}, ${size.toLocaleString("en-US")} bytes)`);
+      continue;
+    }
+    const [a, b] = await Promise.all([w0.get(name).file.readTensor(name), w1.get(name).file.readTensor(name)]);
+    if (a.length !== b.length || a.some((x, i) => x !== b[i])) differ.push(`"${name}" (${w0.get(name).info.dtype})`);
+  }
+  const reasons: Reason[] = [];
+  const bad = [...differ, ...big];
+  if (bad.length > 0) {
+    reasons.push({
+      level: "refuse",
+      code: "non-float-weights",
+      message: `${bad.length} shared tensor${bad.length > 1 ? "s are" : " is"} not floating point and ${differ.length > 0 ? "differ between θ0 and θ1" : "too large to be a buffer"} (${bad.slice(0, 5).join(", ")}): quantized or integer weights cannot be extrapolated.`,
+      numbers: { tensors: bad.length, differ: differ.length, large: big.length },
+    });
+  }
+  const same = names.length - bad.length;
+  if (same > 0) {
+    reasons.push({ level: "info", code: "integer-buffers-identical", message: `${same} integer tensor${same > 1 ? "s are" : " is"} identical in θ0 and θ1; θ1's ${same > 1 ? "are" : "is"} copied unchanged.`, numbers: { tensors: same } });
+  }
+  return reasons;
 }
 
 export function compareTensors(w0: ModelWeights, w1: ModelWeights): TensorComparison {
@@ -110,6 +150,7 @@ export function compareTensors(w0: ModelWeights, w1: ModelWeights): TensorCompar
   const shapeDiffs: string[] = [];
   const dtypeDiffs: string[] = [];
   const nonFloat: string[] = [];
+  const mixedKind: string[] = [];
   let grown = 0;
   for (const name of names0) {
     if (!names1.has(name)) continue;
@@ -128,7 +169,8 @@ export function compareTensors(w0: ModelWeights, w1: ModelWeights): TensorCompar
     }
     if (i0.dtype !== i1.dtype) dtypeDiffs.push(`"${name}" ${i0.dtype} vs ${i1.dtype}`);
     if (!isFloatDtype(i0.dtype) || !isFloatDtype(i1.dtype)) {
-      nonFloat.push(`"${name}" (${i0.dtype}/${i1.dtype})`);
+      if (i0.dtype === i1.dtype && same) nonFloat.push(name);
+      else mixedKind.push(`"${name}" (${i0.dtype}/${i1.dtype})`);
       continue;
     }
     comparable.push(name);
@@ -141,8 +183,8 @@ export function compareTensors(w0: ModelWeights, w1: ModelWeights): TensorCompar
       numbers: { tensors: shapeDiffs.length },
     });
   }
-  if (nonFloat.length > 0) {
-    reasons.push({ level: "refuse", code: "non-float-weights", message: `${nonFloat.length} shared tensor${nonFloat.length > 1 ? "s are" : " is"} not floating point (${nonFloat.slice(0, 5).join(", ")}): quantized or integer weights cannot be extrapolated.`, numbers: { tensors: nonFloat.length } });
+  if (mixedKind.length > 0) {
+    reasons.push({ level: "refuse", code: "non-float-weights", message: `${mixedKind.length} shared tensor${mixedKind.length > 1 ? "s are" : " is"} not floating point in one model or both, with different dtypes or shapes (${mixedKind.slice(0, 5).join(", ")}): quantized or integer weights cannot be extrapolated.`, numbers: { tensors: mixedKind.length } });
   }
   if (dtypeDiffs.length > 0) {
     reasons.push({ level: "warn", code: "dtype-differs", message: `${dtypeDiffs.length} tensor${dtypeDiffs.length > 1 ? "s are" : " is"} stored in different precisions (${dtypeDiffs.slice(0, 3).join("; ")}${dtypeDiffs.length > 3 ? "; …" : ""}); the difference θ1 − θ0 then includes rounding noise.`, numbers: { tensors: dtypeDiffs.length } });
@@ -153,5 +195,5 @@ export function compareTensors(w0: ModelWeights, w1: ModelWeights): TensorCompar
   if (reasons.every((r) => r.level === "info")) {
     reasons.push({ level: "info", code: "tensors-match", message: `All ${names0.size} tensors have the same names, shapes and dtypes${grown > 0 ? " (vocabulary rows aside)" : ""}.`, numbers: { tensors: names0.size } });
   }
-  return { reasons, comparable };
+  return { reasons, comparable, nonFloat };
 }

@@ -51,6 +51,8 @@ export interface TensorStat {
   cosine: number;
   /** RMS of each sample, to tell a rescaled tensor from a rotated one. */
   rms: { sft: number; aligned: number };
+  /** Values bit-identical at equal offsets in θ0 and θ1 (of `elements`). */
+  identical?: number;
   /** Whether this tensor counts towards the weight verdict (matrices do; norm gains and biases look alike in any two models). */
   decisive: boolean;
 }
@@ -100,7 +102,9 @@ export interface Verdict {
   lineage: Lineage;
   tensors: TensorStat[];
   /** Aggregated over the decisive sampled tensors; null when none could be compared. */
-  overall: { relativeDistance: number; cosine: number; tensors: number; elements: number } | null;
+  overall: { relativeDistance: number; cosine: number; tensors: number; elements: number; identicalShare?: number | null } | null;
+  /** Child or sibling (sibling.ts): the base θ0 and θ1 were compared against, and what was found; absent when no base was known. */
+  sibling?: { base: string; share: number | null; cosine: number | null; error: string | null };
   usage: Usage;
   thresholds: Thresholds;
   durationMs: number;
