@@ -11,7 +11,7 @@ import { Progress } from "../util/progress.js";
 import { ResultCache } from "../search/cache.js";
 import { EmbeddedGenerator, EmbeddedScorer } from "../search/embedded.js";
 import { HttpScorer } from "../search/http-scorer.js";
-import { FolderMaterializer, folderRevision } from "../search/materialize.js";
+import { FolderMaterializer, folderRevision, InPlaceMaterializer } from "../search/materialize.js";
 import { OpenAIGenerator } from "../search/openai.js";
 import { writeSearchOutputs } from "../search/output.js";
 import { asyncBufferFromByteSource, findUltraFeedbackFile, promptsFromFile, seededSubset, ULTRAFEEDBACK, ultraFeedbackPrompts } from "../search/prompts.js";
@@ -158,7 +158,8 @@ export async function run(argv: string[]): Promise<number> {
 
   if (values.mode !== "chat" && values.mode !== "completions") throw new UserError(`--mode: expected chat or completions, got "${values.mode}"`);
   let generator: Generator;
-  if (values.generator === "embedded") generator = new EmbeddedGenerator();
+  // The embedded engine loads θ0 and θ1 once and switches α in place; external engines get a folder per α.
+  if (values.generator === "embedded") generator = new EmbeddedGenerator({ pair: { sft, aligned } });
   else if (values.generator === "openai") {
     if (!values.endpoint && !values.launch) throw new UserError("--generator openai needs --endpoint URL or --launch CMD");
     if (values.endpoint && !/^https?:\/\//.test(values.endpoint)) throw new UserError(`--endpoint must be an http(s) URL, got "${values.endpoint}"`);
@@ -191,12 +192,15 @@ export async function run(argv: string[]): Promise<number> {
   if (prompts.length < 2) throw new UserError(`--prompts ${values.prompts}: ${prompts.length} prompt(s); the search needs at least 2`);
 
   const { extrapolate } = await import("../expo/index.js");
-  const materializer = new FolderMaterializer({
-    sft,
-    aligned,
-    workDir: values.work ? resolve(values.work) : join(out, "models"),
-    extrapolate: (o) => extrapolate(o),
-  });
+  const materializer =
+    values.generator === "embedded"
+      ? new InPlaceMaterializer(aligned)
+      : new FolderMaterializer({
+          sft,
+          aligned,
+          workDir: values.work ? resolve(values.work) : join(out, "models"),
+          extrapolate: (o) => extrapolate(o),
+        });
   const cache = await ResultCache.open(join(out, "cache.jsonl"));
   const resumed = cache.size.generations;
   if (!values.quiet && resumed > 0) console.error(`resuming: ${resumed} answers already in ${join(out, "cache.jsonl")}`);
