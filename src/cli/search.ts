@@ -12,7 +12,7 @@ import { ResultCache } from "../search/cache.js";
 import { EmbeddedGenerator, EmbeddedScorer } from "../search/embedded.js";
 import { HttpScorer } from "../search/http-scorer.js";
 import { FolderMaterializer, folderRevision, InPlaceMaterializer } from "../search/materialize.js";
-import { OpenAIGenerator } from "../search/openai.js";
+import { OpenAIGenerator, RELOAD_PRESETS, type ReloadOptions } from "../search/openai.js";
 import { writeSearchOutputs } from "../search/output.js";
 import { asyncBufferFromByteSource, findUltraFeedbackFile, promptsFromFile, seededSubset, ULTRAFEEDBACK, ultraFeedbackPrompts } from "../search/prompts.js";
 import { runSearch } from "../search/search.js";
@@ -47,6 +47,8 @@ Generation (paper defaults: temperature 0.7, top-p 0.9, top-k 40, penalties 0.1)
   --launch CMD           start the server per α folder: {model} and {port} are substituted
   --port N               port of the launched server (default 8000)
   --reload-path PATH     reload weights in place, POST PATH {"model_path": "{model}"} (e.g. SGLang /update_weights_from_disk)
+  --reload ENGINE        reload weights in place the engine's way: sglang, or vllm (VLLM_SERVER_DEV_MODE=1:
+                         /collective_rpc update_config + reload_weights); with --launch, a failed reload restarts
   --served-model NAME    model name in requests (default: first id of /v1/models)
   --mode chat|completions  request kind (default chat)
   --concurrency N        requests in flight (default 8)
@@ -77,6 +79,14 @@ function parseAlphas(text: string): number[] {
   });
   if (alphas.length === 0) throw new UserError(`--alphas: no values in "${text}"`);
   return alphas;
+}
+
+function reloadOption(engine: string | undefined, path: string | undefined): ReloadOptions | ReloadOptions[] | undefined {
+  if (engine !== undefined && path !== undefined) throw new UserError("give --reload or --reload-path, not both");
+  if (path !== undefined) return { path, body: { model_path: "{model}" } };
+  if (engine === undefined) return undefined;
+  if (engine !== "sglang" && engine !== "vllm") throw new UserError(`--reload: expected sglang or vllm, got "${engine}"`);
+  return RELOAD_PRESETS[engine];
 }
 
 async function requireDir(path: string | undefined, flag: string): Promise<string> {
@@ -122,6 +132,7 @@ export async function run(argv: string[]): Promise<number> {
       launch: { type: "string" },
       port: { type: "string" },
       "reload-path": { type: "string" },
+      reload: { type: "string" },
       "served-model": { type: "string" },
       mode: { type: "string", default: "chat" },
       concurrency: { type: "string" },
@@ -170,7 +181,7 @@ export async function run(argv: string[]): Promise<number> {
       apiKey: process.env.OPENAI_API_KEY,
       concurrency: positiveInt(values.concurrency, "--concurrency"),
       launch: values.launch ? { command: values.launch, port: positiveInt(values.port, "--port", 8000) } : undefined,
-      reload: values["reload-path"] ? { path: values["reload-path"], body: { model_path: "{model}" } } : undefined,
+      reload: reloadOption(values.reload, values["reload-path"]),
       log: values.quiet ? undefined : (line) => console.error(`[openai] ${line}`),
     });
   } else throw new UserError(`--generator: expected embedded or openai, got "${values.generator}"`);
