@@ -94,6 +94,15 @@ beforeEach(() => {
 
 const model = { alpha: 0.3, dir: "/models/alpha-0.3" };
 
+/** A port nothing listens on (for a launched stand-in server). */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
 describe("OpenAI-compatible generator", () => {
   it("keeps at most `concurrency` requests in flight and returns answers in prompt order", async () => {
     const gen = new OpenAIGenerator({ endpoint: `${base}/v1`, concurrency: 3, retryBaseMs: 1 });
@@ -180,10 +189,7 @@ setTimeout(() => createServer((req, res) => {
 }).listen(Number(port), "127.0.0.1"), 200);
 `,
       );
-      const probe = createServer();
-      await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-      const port = (probe.address() as AddressInfo).port;
-      await new Promise((r) => probe.close(r));
+      const port = await freePort();
       const gen = new OpenAIGenerator({ launch: { command: `${JSON.stringify(process.execPath)} ${JSON.stringify(script)} {port} {model}`, port, readyTimeoutMs: 15_000 } });
       try {
         const [a] = await gen.generate({ alpha: 0, dir: "/m/theta1" }, ["hi"], PAPER_SAMPLING);
@@ -220,10 +226,7 @@ createServer((req, res) => {
 }).listen(Number(port), "127.0.0.1");
 `,
       );
-      const probe = createServer();
-      await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-      const port = (probe.address() as AddressInfo).port;
-      await new Promise((r) => probe.close(r));
+      const port = await freePort();
       const logs: string[] = [];
       const gen = new OpenAIGenerator({
         launch: { command: `${JSON.stringify(process.execPath)} ${JSON.stringify(script)} {port} {model}`, port, readyTimeoutMs: 15_000 },
