@@ -25,9 +25,15 @@ function peakRss(): number {
 }
 
 const args = JSON.parse(process.argv[2]) as ChildArgs;
+const cpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 const t0 = performance.now();
+const c0 = cpu();
 const engine = await CausalLMEngine.load(args.theta1, { threads: args.threads, ...(args.theta0 ? { extrapolateFrom: args.theta0 } : {}) });
 const loadS = (performance.now() - t0) / 1000;
+const loadCpuS = cpu() - c0;
 const afterLoad = peakRss();
 const decode: { batch: number; tokS: number; prefillMs: number; tokens: number[] }[] = [];
 for (const batch of args.batches) {
@@ -38,11 +44,13 @@ for (const batch of args.batches) {
   const s = engine.lastStats;
   decode.push({ batch, tokS: (s.decodeTokens / s.decodeMs) * 1000, prefillMs: s.prefillMs, tokens: out[0].tokenIds });
 }
-const switches: { alpha: number; ms: number; tokens: number[] }[] = [];
+const switches: { alpha: number; ms: number; cpuS: number; tokens: number[] }[] = [];
 for (const alpha of args.alphas ?? []) {
+  const c1 = cpu();
   const sw = await engine.setAlpha(alpha);
+  const cpuS = cpu() - c1;
   const out = await engine.generateTokenIds([args.prompt], { maxNewTokens: 8, greedy: true, ignoreEos: true, batchSize: 1 });
-  switches.push({ alpha, ms: sw?.ms ?? 0, tokens: out[0].tokenIds });
+  switches.push({ alpha, ms: sw?.ms ?? 0, cpuS, tokens: out[0].tokenIds });
 }
-console.log(JSON.stringify({ loadS, weightBytes: engine.runner.store.bytes, peakRssAfterLoad: afterLoad, peakRss: peakRss(), decode, switches }));
+console.log(JSON.stringify({ loadS, loadCpuS, weightBytes: engine.runner.store.bytes, peakRssAfterLoad: afterLoad, peakRss: peakRss(), decode, switches }));
 await engine.close();

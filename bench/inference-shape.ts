@@ -68,11 +68,13 @@ console.log(`load average now: ${execFileSync("cat", ["/proc/loadavg"]).toString
 const prompt = Array.from({ length: 16 }, (_, i) => 300 + ((i * 7919) % 50000));
 interface ChildResult {
   loadS: number;
+  /** CPU seconds (user + system) of the load: close to its wall time on an idle machine. */
+  loadCpuS: number;
   weightBytes: number;
   peakRssAfterLoad: number;
   peakRss: number;
   decode: { batch: number; tokS: number; prefillMs: number; tokens: number[] }[];
-  switches: { alpha: number; ms: number; tokens: number[] }[];
+  switches: { alpha: number; ms: number; cpuS: number; tokens: number[] }[];
 }
 function child(args: Record<string, unknown>): ChildResult {
   const r = spawnSync(process.execPath, ["--import", "tsx", join("bench", "inference-shape-child.ts"), JSON.stringify(args)], { encoding: "utf8", maxBuffer: 1 << 24 });
@@ -82,14 +84,16 @@ function child(args: Record<string, unknown>): ChildResult {
 
 const plain = child({ theta1, prompt, new: newTokens, threads, batches: [1, 8] });
 console.log(`\nembedded engine, θ1 alone:`);
-console.log(`  load ${fmt(plain.loadS)} s = ${fmt(plain.loadS / (fileBytes / GB))} s per GB of safetensors`);
+console.log(`  load ${fmt(plain.loadS)} s = ${fmt(plain.loadS / (fileBytes / GB))} s per GB of safetensors (CPU time ${fmt(plain.loadCpuS)} s = ${fmt(plain.loadCpuS / (fileBytes / GB))} s/GB)`);
 console.log(`  peak RSS ${fmt(plain.peakRss / GB)} GB = ${fmt(plain.peakRss / plain.weightBytes)}× the float32 weights (${fmt(plain.weightBytes / GB)} GB); after load ${fmt(plain.peakRssAfterLoad / GB)} GB`);
 for (const d of plain.decode) console.log(`  greedy decode batch ${d.batch}: ${fmt(d.tokS)} tokens/s (prefill of ${prompt.length} tokens × ${d.batch}: ${d.prefillMs.toFixed(0)} ms)`);
 
 const pair = child({ theta1, theta0, prompt, new: 8, threads, batches: [1], alphas: [0.5, 1, 0] });
 console.log(`\nembedded engine, θ1 with θ0 (α in place):`);
 console.log(`  load ${fmt(pair.loadS)} s; peak RSS ${fmt(pair.peakRss / GB)} GB = ${fmt(pair.peakRss / pair.weightBytes)}× the float32 weights held (one set: θ0 and θ1 are re-read from the files, not held)`);
-for (const s of pair.switches) console.log(`  switch to α = ${s.alpha}: ${fmt(s.ms / 1000)} s = ${fmt(s.ms / 1000 / (pair.weightBytes / GB))} s per GB of float32 weights, same session`);
+for (const s of pair.switches) {
+  console.log(`  switch to α = ${s.alpha}: ${fmt(s.ms / 1000)} s = ${fmt(s.ms / 1000 / (pair.weightBytes / GB))} s per GB of float32 weights (CPU time ${fmt(s.cpuS)} s = ${fmt(s.cpuS / (pair.weightBytes / GB))} s/GB), same session`);
+}
 const backToZero = pair.switches.find((s) => s.alpha === 0)!;
 console.log(`  after switching back to α = 0, greedy output equals θ1 loaded alone: ${JSON.stringify(backToZero.tokens) === JSON.stringify(plain.decode[0].tokens.slice(0, backToZero.tokens.length))}`);
 console.log(`  α = 0.5 and α = 1 give different greedy outputs from α = 0: ${pair.switches.filter((s) => s.alpha !== 0).map((s) => JSON.stringify(s.tokens) !== JSON.stringify(backToZero.tokens)).join(", ")}`);
@@ -106,11 +110,11 @@ if (!python) {
       console.log(`  failed: ${r.stderr.split("\n").slice(-5).join(" ")}`);
       break;
     }
-    const t = JSON.parse(r.stdout.trim().split("\n").pop()!) as { load_s: number; peak_rss_bytes: number; prefill_ms: number; decode_tok_s: number; tokens: number[] };
+    const t = JSON.parse(r.stdout.trim().split("\n").pop()!) as { load_s: number; load_cpu_s: number; peak_rss_bytes: number; prefill_ms: number; decode_tok_s: number; tokens: number[] };
     const ours = plain.decode.find((d) => d.batch === batch)!;
     const agree = JSON.stringify(t.tokens) === JSON.stringify(ours.tokens);
     console.log(
-      `  batch ${batch}: load ${fmt(t.load_s)} s, peak RSS ${fmt(t.peak_rss_bytes / GB)} GB, decode ${fmt(t.decode_tok_s)} tokens/s ` +
+      `  batch ${batch}: load ${fmt(t.load_s)} s (CPU time ${fmt(t.load_cpu_s)} s), peak RSS ${fmt(t.peak_rss_bytes / GB)} GB, decode ${fmt(t.decode_tok_s)} tokens/s ` +
         `(embedded/PyTorch: ${fmt(ours.tokS / t.decode_tok_s)}×); greedy outputs agree: ${agree}` +
         (agree ? "" : ` (first difference at token ${t.tokens.findIndex((x, i) => x !== ours.tokens[i])})`),
     );

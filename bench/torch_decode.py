@@ -3,7 +3,7 @@
 Greedy decode with a KV cache of a Llama / Qwen2 / Qwen3 checkpoint folder in float32, written
 in plain torch (transformers is not needed; the safetensors files are read directly), the
 way transformers' eager attention computes it. Prints one JSON line:
-  {"load_s", "peak_rss_bytes", "prefill_ms", "decode_tok_s", "tokens", "batch"}.
+  {"load_s", "load_cpu_s", "peak_rss_bytes", "prefill_ms", "decode_tok_s", "tokens", "batch"}.
 
   python3 bench/torch_decode.py MODEL_DIR --prompt 1,2,3 --new 32 --threads 2 [--batch 1]
 """
@@ -120,8 +120,10 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     config, W = load(a.model)
     load_s = time.perf_counter() - t0
+    load_cpu_s = time.process_time() - c0
     prompt = [int(t) for t in a.prompt.split(",")]
     ids = torch.tensor([prompt] * a.batch)
     cache = [None] * config["num_hidden_layers"]
@@ -141,6 +143,7 @@ def main():
     decode_s = time.perf_counter() - t2
     print(json.dumps({
         "load_s": load_s,
+        "load_cpu_s": load_cpu_s,
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "prefill_ms": prefill_ms,
         "decode_tok_s": a.batch * (a.new - 1) / decode_s,

@@ -153,12 +153,17 @@ async function fillSlot(
       continue;
     }
     decodeInto(dtype1, chunk.theta1, a1);
-    if (chunk.theta0 && a0) {
-      decodeInto(dtype0!, chunk.theta0, a0);
-      combine(a1, a0, pair!.alpha, chunk.theta0.byteLength / size0);
+    const rows0 = chunk.theta0 ? chunk.theta0.byteLength / size0 / cols : 0;
+    if (chunk.theta0 && a0) decodeInto(dtype0!, chunk.theta0, a0);
+    if (slot.transpose && rows0 > 0) {
+      // α arithmetic fused into the transpose (one pass less over the chunk).
+      combineTransposeInto(dst, a1, a0!, pair!.alpha, rows0, cols, r0, rows);
+      if (rows0 < chunk.rows) transposeInto(dst32, a1bits.subarray(rows0 * cols), chunk.rows - rows0, cols, r0 + rows0, rows);
+    } else {
+      if (rows0 > 0) combine(a1, a0!, pair!.alpha, rows0 * cols);
+      if (!slot.transpose) dst.set(a1.subarray(0, count), r0 * cols);
+      else transposeInto(dst32, a1bits, chunk.rows, cols, r0, rows);
     }
-    if (!slot.transpose) dst.set(a1.subarray(0, count), r0 * cols);
-    else transposeInto(dst32, a1bits, chunk.rows, cols, r0, rows);
     r0 = r1;
   }
 }
@@ -194,6 +199,21 @@ function bf16TransposeInto(dst: Uint32Array, src: Uint16Array, n: number, cols: 
       const out = c * rows + r0 + t;
       let at = t * cols + c;
       for (let r = 0; r < tn; r++, at += cols) dst[out + r] = src[at] << 16;
+    }
+  }
+}
+
+/** The transpose of θ1 + α(θ1 − θ0) for rows r0…r0+n (double-precision arithmetic, one rounding on the store). */
+function combineTransposeInto(dst: Float32Array, a1: Float32Array, a0: Float32Array, alpha: number, n: number, cols: number, r0: number, rows: number): void {
+  for (let t = 0; t < n; t += TILE_ROWS) {
+    const tn = Math.min(TILE_ROWS, n - t);
+    for (let c = 0; c < cols; c++) {
+      const out = c * rows + r0 + t;
+      let at = t * cols + c;
+      for (let r = 0; r < tn; r++, at += cols) {
+        const v = a1[at];
+        dst[out + r] = v + alpha * (v - a0[at]);
+      }
     }
   }
 }
