@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../util/atomic.js";
 
 const HELP = `Usage: expo-bot generate --model DIR --prompt TEXT [options]
 
-Generates with a Llama / Mistral / Qwen2 causal LM from a local safetensors folder, on
+Generates with a Llama / Mistral / Qwen2 / Qwen3 causal LM from a local safetensors folder, on
 ONNX Runtime (CPU). Prompts get the model's chat template as a user turn.
 
 Options:
