@@ -29,7 +29,7 @@ into --out; rerunning with the same --out resumes without regenerating finished 
 Models
   --sft DIR              θ0, the SFT model folder
   --aligned DIR          θ1, the DPO/RLHF model folder trained from θ0
-  --work DIR             where α folders are extrapolated (default OUT/models)
+  --work DIR             where α folders are extrapolated for --generator openai (default OUT/models)
   --keep-models N        extrapolated α folders kept on disk for the race's return visits (default 4;
                          each is a full model; 1 re-extrapolates on every return)
 Strategy
@@ -42,7 +42,8 @@ Prompts
   --seed N               subset and sampling seed (default ${PAPER_SAMPLING.seed})
   --sanity-prompts N     prompts for the α = −0.5 check (paper Fig. 1; default max(32, N/8); 0 skips it)
 Generation (paper defaults: temperature 0.7, top-p 0.9, top-k 40, penalties 0.1)
-  --generator embedded|openai   embedded ONNX engine (default) or an OpenAI-compatible server
+  --generator embedded|openai   embedded ONNX engine (default; loads θ0/θ1 once, α switched in place)
+                         or an OpenAI-compatible server (a folder per α)
   --endpoint URL         the server (openai), e.g. http://127.0.0.1:8000
   --launch CMD           start the server per α folder: {model} and {port} are substituted
   --port N               port of the launched server (default 8000)
