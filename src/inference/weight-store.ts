@@ -8,7 +8,7 @@
  *   output. Vocabulary rows θ1 appended beyond θ0's are θ1's (Δ = 0 there), as src/expo does.
  *
  * `fill` rewrites the same arrays in place, so the session that was created over them serves
- * the new α at once (onnxruntime-node passes CPU inputs to the kernels without copying).
+ * the new α at once (onnxruntime-node passes CPU inputs to the kernels without copying). Tensors keep their stored layout: no transposing.
  * Nothing that grows with the model is allocated besides the arrays: bytes are read a few
  * MiB at a time (the next chunk is read while the current one is converted).
  */
@@ -22,8 +22,6 @@ import type { WeightSlot } from "./graph.js";
 const DTYPE_BYTES: Record<string, number> = { F32: 4, BF16: 2, F16: 2, F64: 8 };
 /** Target bytes of θ1 read per chunk. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
-/** Rows per transpose tile: each written run is this many contiguous floats. */
-const TILE_ROWS = 256;
 
 export interface AlphaPair {
   /** θ0, the SFT checkpoint (same architecture and tensor names as θ1). */
@@ -90,9 +88,15 @@ interface ChunkRead {
 /** Reusable read buffers (grown on demand), shared by the slots of one fill. */
 class Scratch {
   private readonly buffers: Uint8Array[] = [];
+  private decoded = new Float32Array(0);
   bytes(i: number, n: number): Uint8Array {
     if (!this.buffers[i] || this.buffers[i].byteLength < n) this.buffers[i] = new Uint8Array(n);
     return this.buffers[i];
+  }
+  /** θ0's decoded chunk. */
+  floats(n: number): Float32Array {
+    if (this.decoded.length < n) this.decoded = new Float32Array(n);
+    return this.decoded.subarray(0, n);
   }
 }
 
@@ -118,9 +122,8 @@ async function fillSlot(
   const rows0 = pair ? (pair.loc.info.shape[0] ?? 1) : 0;
   const dtype0 = pair ? (pair.loc.info.dtype as FloatDtype) : null;
   const size0 = dtype0 ? DTYPE_BYTES[dtype0] : 0;
-  const chunkRows = Math.max(TILE_ROWS, Math.floor(CHUNK_BYTES / (cols * size1) / TILE_ROWS) * TILE_ROWS);
-  const a1 = new Float32Array(Math.min(rows, chunkRows) * cols);
-  const a0 = pair ? new Float32Array(a1.length) : null;
+  const chunkRows = Math.max(1, Math.floor(CHUNK_BYTES / (cols * size1)));
+  const a0 = pair ? scratch.floats(Math.min(rows, chunkRows) * cols) : null;
 
   // Two buffers per file, used in turn: one being converted, one being read into.
   // (A fresh 4 MiB buffer per read costs more than the read: 0.4 GB/s against 10 GB/s.)
@@ -138,37 +141,23 @@ async function fillSlot(
     return { rows: n, theta1, theta0 };
   };
 
-  const dst32 = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
-  const a1bits = new Uint32Array(a1.buffer);
   let next: Promise<ChunkRead> | null = read(0);
   for (let r0 = 0; r0 < rows; ) {
     const chunk: ChunkRead = await next!;
     const r1 = r0 + chunk.rows;
     next = r1 < rows ? read(r1) : null; // read ahead while this chunk is converted
-    const count = chunk.rows * cols;
-    if (slot.transpose && !chunk.theta0 && dtype1 === "BF16") {
-      // The common case in one pass: bf16 bits widened straight into their transposed places.
-      bf16TransposeInto(dst32, aligned16(chunk.theta1), chunk.rows, cols, r0, rows);
-      r0 = r1;
-      continue;
-    }
-    decodeInto(dtype1, chunk.theta1, a1);
-    const rows0 = chunk.theta0 ? chunk.theta0.byteLength / size0 / cols : 0;
-    if (chunk.theta0 && a0) decodeInto(dtype0!, chunk.theta0, a0);
-    if (slot.transpose && rows0 > 0) {
-      // α arithmetic fused into the transpose (one pass less over the chunk).
-      combineTransposeInto(dst, a1, a0!, pair!.alpha, rows0, cols, r0, rows);
-      if (rows0 < chunk.rows) transposeInto(dst32, a1bits.subarray(rows0 * cols), chunk.rows - rows0, cols, r0 + rows0, rows);
-    } else {
-      if (rows0 > 0) combine(a1, a0!, pair!.alpha, rows0 * cols);
-      if (!slot.transpose) dst.set(a1.subarray(0, count), r0 * cols);
-      else transposeInto(dst32, a1bits, chunk.rows, cols, r0, rows);
+    // Decoded straight into its place in the weight; θ0's rows (all, unless θ1 grew the vocabulary) combined there.
+    const out = dst.subarray(r0 * cols, r1 * cols);
+    decodeInto(dtype1, chunk.theta1, out);
+    if (chunk.theta0 && a0) {
+      decodeInto(dtype0!, chunk.theta0, a0);
+      combine(out, a0, pair!.alpha, chunk.theta0.byteLength / size0);
     }
     r0 = r1;
   }
 }
 
-/** θ1 + α(θ1 − θ0) in double precision, rounded once to float32 on the store (into `a1`). */
+/** θ1 + α(θ1 − θ0) in double precision, rounded once to float32 on the store into `a1` (θ1). */
 function combine(a1: Float32Array, a0: Float32Array, alpha: number, m: number): void {
   for (let i = 0; i < m; i++) a1[i] = a1[i] + alpha * (a1[i] - a0[i]);
 }
@@ -188,44 +177,5 @@ function decodeInto(dtype: FloatDtype, bytes: Uint8Array, out: Float32Array): vo
     out.set(new Float32Array(bytes.byteOffset % 4 === 0 ? bytes.buffer : bytes.slice().buffer, bytes.byteOffset % 4 === 0 ? bytes.byteOffset : 0, bytes.byteLength >> 2));
   } else {
     decodeFloatsInto(dtype, bytes, out);
-  }
-}
-
-/** Rows r0…r0+n of a bf16 [rows, cols] matrix, widened to float32 bits, into its [cols, rows] transpose. */
-function bf16TransposeInto(dst: Uint32Array, src: Uint16Array, n: number, cols: number, r0: number, rows: number): void {
-  for (let t = 0; t < n; t += TILE_ROWS) {
-    const tn = Math.min(TILE_ROWS, n - t);
-    for (let c = 0; c < cols; c++) {
-      const out = c * rows + r0 + t;
-      let at = t * cols + c;
-      for (let r = 0; r < tn; r++, at += cols) dst[out + r] = src[at] << 16;
-    }
-  }
-}
-
-/** The transpose of θ1 + α(θ1 − θ0) for rows r0…r0+n (double-precision arithmetic, one rounding on the store). */
-function combineTransposeInto(dst: Float32Array, a1: Float32Array, a0: Float32Array, alpha: number, n: number, cols: number, r0: number, rows: number): void {
-  for (let t = 0; t < n; t += TILE_ROWS) {
-    const tn = Math.min(TILE_ROWS, n - t);
-    for (let c = 0; c < cols; c++) {
-      const out = c * rows + r0 + t;
-      let at = t * cols + c;
-      for (let r = 0; r < tn; r++, at += cols) {
-        const v = a1[at];
-        dst[out + r] = v + alpha * (v - a0[at]);
-      }
-    }
-  }
-}
-
-/** dst[c·rows + r0 + r] = src[r·cols + c] for r < n: rows r0…r0+n of [rows, cols] into its [cols, rows] transpose (as bits). */
-function transposeInto(dst: Uint32Array, src: Uint32Array, n: number, cols: number, r0: number, rows: number): void {
-  for (let t = 0; t < n; t += TILE_ROWS) {
-    const tn = Math.min(TILE_ROWS, n - t);
-    for (let c = 0; c < cols; c++) {
-      const out = c * rows + r0 + t;
-      let at = t * cols + c;
-      for (let r = 0; r < tn; r++, at += cols) dst[out + r] = src[at];
-    }
   }
 }
