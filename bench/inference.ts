@@ -8,7 +8,14 @@
  *
  *   npm run bench:inference -- [--hidden 256] [--layers 2] [--vocab 32000] [--prompt 128]
  *                              [--new 64] [--threads N] [--attention standard|gqa]
+ *
+ * With `--shape NAME` (qwen2-0.5b, qwen3-0.6b, llama3.2-1b) it measures a real-shaped
+ * checkpoint instead: memory, load, decode, α switch and a PyTorch baseline (inference-shape.ts).
  */
+if (process.argv.includes("--shape")) {
+  await import("./inference-shape.js");
+  process.exit(0);
+}
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

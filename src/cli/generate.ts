@@ -14,7 +14,7 @@ import { resolveModelArg } from "./model-ref.js";
 
 const HELP = `Usage: expo-bot generate --model DIR --prompt TEXT [options]
 
-Generates with a Llama / Mistral / Qwen2 causal LM from a safetensors folder, on ONNX
+Generates with a Llama / Mistral / Qwen2 / Qwen3 causal LM from a safetensors folder, on ONNX
 Runtime (CPU). Prompts get the model's chat template as a user turn. Sampling defaults come
 from the model's generation_config.json, as in transformers (do_sample false → greedy;
 temperature, top_k, top_p, max_new_tokens); flags override them.

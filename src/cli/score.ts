@@ -14,7 +14,7 @@ import { resolveModelArg } from "./model-ref.js";
 
 const HELP = `Usage: expo-bot score --reward-model DIR --prompt TEXT --response TEXT [options]
 
-Scores responses with a Llama / Mistral / Qwen2 ForSequenceClassification reward model from
+Scores responses with a Llama / Mistral / Qwen2 / Qwen3 ForSequenceClassification reward model from
 a safetensors folder or Hub id owner/name[@revision], on ONNX Runtime (CPU). The user prompt and assistant response are
 rendered with the reward model's chat template; the score is read at the last non-padding
 token, as transformers does.

@@ -4,13 +4,13 @@
  * sequence classification), attention geometry, per-layer sliding windows, biases, tying,
  * and the rotary inverse frequencies (with Llama-3 scaling).
  *
- * Semantics follow Hugging Face transformers v4.57 (modeling_llama.py, modeling_mistral.py,
+ * Semantics follow Hugging Face transformers v4.57 (modeling_llama.py, modeling_mistral.py, modeling_qwen3.py,
  * modeling_qwen2.py, modeling_rope_utils.py, masking_utils.py).
  */
 import { headDim, kvHeads, type ModelConfig } from "../checkpoint/config.js";
 import { UserError } from "../util/errors.js";
 
-export type Family = "llama" | "mistral" | "qwen2";
+export type Family = "llama" | "mistral" | "qwen2" | "qwen3";
 export type Head = "causal" | "reward";
 
 export interface ArchSpec {
@@ -29,6 +29,8 @@ export interface ArchSpec {
   windows: (number | null)[];
   qkvBias: boolean;
   oBias: boolean;
+  /** Qwen3: RMSNorm (weights q_norm / k_norm, [head_dim]) on each query and key head before the rotary embedding. */
+  qkNorm: boolean;
   mlpBias: boolean;
   tieEmbeddings: boolean;
   numLabels: number;
@@ -39,16 +41,16 @@ export interface ArchSpec {
   attentionScaling: number;
 }
 
-const FAMILIES: Record<string, Family> = { llama: "llama", mistral: "mistral", qwen2: "qwen2" };
+const FAMILIES: Record<string, Family> = { llama: "llama", mistral: "mistral", qwen2: "qwen2", qwen3: "qwen3" };
 
 export function resolveArch(config: ModelConfig): ArchSpec {
   const architecture = config.architectures?.[0] ?? "";
-  const m = /^(Llama|Mistral|Qwen2)For(CausalLM|SequenceClassification)$/.exec(architecture);
+  const m = /^(Llama|Mistral|Qwen2|Qwen3)For(CausalLM|SequenceClassification)$/.exec(architecture);
   const familyFromType = config.model_type ? FAMILIES[config.model_type] : undefined;
   if (!m || !familyFromType) {
     throw new UserError(
       `unsupported architecture ${JSON.stringify(architecture)} (model_type ${JSON.stringify(config.model_type)}): ` +
-        "embedded inference supports Llama, Mistral and Qwen2 ForCausalLM / ForSequenceClassification",
+        "embedded inference supports Llama, Mistral, Qwen2 and Qwen3 ForCausalLM / ForSequenceClassification",
     );
   }
   const family = familyFromType;
@@ -63,8 +65,8 @@ export function resolveArch(config: ModelConfig): ArchSpec {
   let windows: (number | null)[] = new Array(layers).fill(null);
   if (family === "mistral" && config.sliding_window != null) {
     windows = windows.map(() => config.sliding_window as number);
-  } else if (family === "qwen2" && config.use_sliding_window && config.sliding_window != null) {
-    // Qwen2: layers from max_window_layers on use the window (transformers' layer_types).
+  } else if ((family === "qwen2" || family === "qwen3") && config.use_sliding_window && config.sliding_window != null) {
+    // Qwen2 / Qwen3: layers from max_window_layers on use the window (transformers' layer_types).
     const from = typeof config.max_window_layers === "number" ? config.max_window_layers : 28;
     windows = windows.map((_, i) => (i >= from ? (config.sliding_window as number) : null));
   }
@@ -91,8 +93,9 @@ export function resolveArch(config: ModelConfig): ArchSpec {
     eps: config.rms_norm_eps ?? 1e-6,
     windows,
     qkvBias: attentionBias,
-    // Llama's attention_bias also puts a bias on o_proj; Qwen2's o_proj has none.
+    // Llama's and Qwen3's attention_bias also put a bias on o_proj; Qwen2's o_proj has none.
     oBias: family !== "qwen2" && Boolean(config.attention_bias),
+    qkNorm: family === "qwen3",
     mlpBias: family === "llama" && Boolean(config.mlp_bias),
     tieEmbeddings: tie,
     numLabels: config.num_labels ?? (config.id2label ? Object.keys(config.id2label as object).length : 2),

@@ -4,15 +4,23 @@
  * logits of a token sequence, reward scores. Runs blocking ONNX calls: the public API
  * (index.ts) drives it from a worker thread; tests and the worker use it directly.
  */
-import { readModelConfig } from "../checkpoint/config.js";
-import { openModelWeights } from "../checkpoint/weights.js";
+import { readModelConfig, type ModelConfig } from "../checkpoint/config.js";
+import { openModelWeights, type ModelWeights } from "../checkpoint/weights.js";
 import { UserError } from "../util/errors.js";
 import type { ArchSpec } from "./arch.js";
 import { ModelRunner, type KvCache, type SessionOptions } from "./runner.js";
 import { sampleToken, seededRandom, type SamplingOptions } from "./sampling.js";
 import { ModelTokenizer, type Prompt } from "./tokenizer.js";
 
-export interface LoadOptions extends SessionOptions {}
+export interface LoadOptions extends SessionOptions {
+  /**
+   * θ0's folder: load the folder given as θ1 and serve θ1 + α(θ1 − θ0) for any α, switched in
+   * place with `setAlpha` (one session, no extrapolated folder). Causal LMs only.
+   */
+  extrapolateFrom?: string;
+  /** The first α served with `extrapolateFrom` (default 0: θ1 itself). */
+  alpha?: number;
+}
 
 export interface Generation {
   /** The generated text, special tokens removed, cut before any stop string. */
@@ -42,20 +50,49 @@ export interface ScorePair {
   response: string;
 }
 
-async function loadRunner(dir: string, options: LoadOptions, expect: "causal" | "reward"): Promise<ModelRunner> {
+/** A loaded runner, and for an α pair the open θ1 / θ0 weights its `setAlpha` re-reads. */
+interface Loaded {
+  runner: ModelRunner;
+  pair: { theta1: ModelWeights; theta0: ModelWeights; alpha: number } | null;
+}
+
+async function loadRunner(dir: string, options: LoadOptions, expect: "causal" | "reward"): Promise<Loaded> {
+  const { extrapolateFrom, alpha, ...session } = options;
+  if (extrapolateFrom !== undefined && expect !== "causal") throw new UserError("extrapolateFrom is for causal LMs only");
   const config = await readModelConfig(dir);
   const weights = await openModelWeights(dir);
+  const theta0 = extrapolateFrom !== undefined ? await openModelWeights(extrapolateFrom).catch(async (err) => {
+    await weights.close();
+    throw err;
+  }) : null;
+  let keepOpen = false;
   try {
-    const runner = await ModelRunner.create(config, weights, options);
+    if (theta0) await checkSameArchitecture(dir, config, extrapolateFrom!);
+    const a = alpha ?? 0;
+    const runner = await ModelRunner.create(config, weights, session, theta0 ? { theta0, alpha: a } : undefined);
     if (runner.spec.head !== expect) {
       await runner.close();
       throw new UserError(
         `${dir}: ${runner.spec.architecture} is ${expect === "causal" ? "a sequence-classification (reward) model, not a causal LM" : "a causal LM, not a sequence-classification reward model"}`,
       );
     }
-    return runner;
+    keepOpen = theta0 !== null;
+    return { runner, pair: theta0 ? { theta1: weights, theta0, alpha: a } : null };
   } finally {
-    await weights.close();
+    if (!keepOpen) {
+      await weights.close();
+      await theta0?.close();
+    }
+  }
+}
+
+/** θ0 must be the same architecture and geometry as θ1 (vocabulary growth aside). */
+async function checkSameArchitecture(dir1: string, config1: ModelConfig, dir0: string): Promise<void> {
+  const config0 = await readModelConfig(dir0);
+  for (const key of ["model_type", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim"] as const) {
+    if (config0[key] !== config1[key]) {
+      throw new UserError(`${dir0} (θ0) and ${dir1} (θ1) differ in config.json "${key}": ${JSON.stringify(config0[key])} vs ${JSON.stringify(config1[key])}`);
+    }
   }
 }
 
@@ -63,18 +100,42 @@ export class CausalLMEngine {
   /** Timings of the last generate call. */
   lastStats: GenerationStats = { prefillTokens: 0, prefillMs: 0, decodeTokens: 0, decodeMs: 0 };
 
+  /** The last `setAlpha` that rewrote the weights, and how long it took. */
+  lastSwitch: { alpha: number; ms: number } | null = null;
+
   private constructor(
     readonly runner: ModelRunner,
     readonly tokenizer: ModelTokenizer,
+    private readonly pair: Loaded["pair"],
   ) {}
 
   static async load(dir: string, options: LoadOptions = {}): Promise<CausalLMEngine> {
     const tokenizer = await ModelTokenizer.load(dir);
-    return new CausalLMEngine(await loadRunner(dir, options, "causal"), tokenizer);
+    const { runner, pair } = await loadRunner(dir, options, "causal");
+    return new CausalLMEngine(runner, tokenizer, pair);
   }
 
   get spec(): ArchSpec {
     return this.runner.spec;
+  }
+
+  /** The α served (null when loaded without `extrapolateFrom`). */
+  get alpha(): number | null {
+    return this.pair?.alpha ?? null;
+  }
+
+  /**
+   * Serves θ1 + α(θ1 − θ0) from now on: rewrites the float32 weights in place from the two
+   * checkpoints (read again, chunk by chunk); the session, the graph and the memory stay.
+   */
+  async setAlpha(alpha: number): Promise<{ alpha: number; ms: number } | null> {
+    if (!this.pair) throw new UserError("setAlpha needs a model loaded with extrapolateFrom (θ0's folder)");
+    if (alpha === this.pair.alpha) return null;
+    const t0 = performance.now();
+    await this.runner.refill(this.pair.theta1, { theta0: this.pair.theta0, alpha });
+    this.pair.alpha = alpha;
+    this.lastSwitch = { alpha, ms: performance.now() - t0 };
+    return this.lastSwitch;
   }
 
   encode(prompt: Prompt, chatTemplate?: boolean): number[] {
@@ -211,8 +272,10 @@ export class CausalLMEngine {
     return { values, dims: [dims[1], dims[2]] };
   }
 
-  close(): Promise<void> {
-    return this.runner.close();
+  async close(): Promise<void> {
+    await this.runner.close();
+    await this.pair?.theta1.close();
+    await this.pair?.theta0.close();
   }
 }
 
@@ -224,7 +287,7 @@ export class RewardEngine {
 
   static async load(dir: string, options: LoadOptions = {}): Promise<RewardEngine> {
     const tokenizer = await ModelTokenizer.load(dir);
-    return new RewardEngine(await loadRunner(dir, options, "reward"), tokenizer);
+    return new RewardEngine((await loadRunner(dir, options, "reward")).runner, tokenizer);
   }
 
   get spec(): ArchSpec {

@@ -88,6 +88,26 @@ describe("options change the output (so the tests above check them)", () => {
       }
     }
   });
+
+  it("Qwen3's per-head q/k norms matter on these sequences", async () => {
+    const c = TINY_CASES.find((t) => t.name.startsWith("qwen3"))!;
+    const dir = await writeTinyCase(root, c);
+    const config = await readModelConfig(dir);
+    const weights = await openModelWeights(dir);
+    try {
+      const ids = tokenSequence(c.seqLen, config.vocab_size);
+      const a = await referenceForward(config, weights, [ids]);
+      // The same checkpoint with the q_norm / k_norm tensors hidden from the reference.
+      const hidden = new Proxy(weights, {
+        get: (target, key) => (key === "has" ? (name: string) => !/\.(q|k)_norm\./.test(name) && target.has(name) : Reflect.get(target, key, target)),
+      });
+      const b = await referenceForward(config, hidden, [ids]);
+      const flat = (o: typeof a) => o.perToken[0].flatMap((r) => Array.from(r));
+      expect(relativeError(flat(b), flat(a))).toBeGreaterThan(100 * TOLERANCE);
+    } finally {
+      await weights.close();
+    }
+  });
 });
 
 describe("attention: com.microsoft.GroupQueryAttention variant (measured alternative)", () => {

@@ -1,17 +1,21 @@
 /**
- * Builds the ONNX graph of a Llama / Mistral / Qwen2 checkpoint (causal LM or
- * sequence-classification head) straight from config.json and the safetensors weights.
+ * Builds the ONNX graph of a Llama / Mistral / Qwen2 / Qwen3 checkpoint (causal LM or
+ * sequence-classification head) from config.json and the safetensors headers.
  *
- * The weights are never copied into the protobuf: every initializer is external data that
- * points into the data region of its safetensors shard (offset and length unchanged), and the
- * shards' bytes are handed to onnxruntime-node in memory (`externalData: [{ path, data }]`).
- * BF16 / F16 weights enter as they are stored and are cast to float32 inside the graph; ORT's
- * constant folding performs those casts (and the weight transposes) once, at session creation.
+ * The weights are graph *inputs*, not initializers: every tensor the graph needs is a float32
+ * input in its stored layout (Linear weights [out, in], used by Gemm with transB), listed in
+ * `weights` (WeightSlot). The
+ * runner fills one Float32Array per slot from the safetensors files (weight-store.ts) and feeds
+ * the same arrays on every run; onnxruntime-node wraps a CPU input's buffer without copying
+ * it. So each weight exists exactly once, as float32, in memory the caller owns — no bf16
+ * copy, no constant-folded fp32 duplicate, no prepacked copy — and it can be rewritten in
+ * place between runs (θ1 + α(θ1 − θ0) for another α) with no session rebuild.
  *
  * Inputs:  input_ids [batch, seq] int64, attention_mask [batch, total] int64 (total = past + seq),
  *          position_ids [batch, seq] int64,
  *          causal LM only: logits_to_keep [1] int64 (logits for the last k positions),
  *          past_key_values.{i}.key/value [batch, kv_heads, past, head_dim] float32 (with cache).
+ *          and one float32 input per weight slot.
  * Outputs: causal: logits [batch, keep, vocab] float32, present.{i}.key/value [batch, kv_heads, total, head_dim];
  *          reward: scores [batch, seq, num_labels] float32 (the pooling at the last non-padding
  *          token is done by the caller, as transformers does it after the head).
@@ -25,7 +29,7 @@ import type { ModelConfig } from "../checkpoint/config.js";
 import type { ModelWeights } from "../checkpoint/weights.js";
 import { UserError } from "../util/errors.js";
 import { resolveArch, type ArchSpec } from "./arch.js";
-import { DataType, GraphBuilder, type DataTypeId } from "./onnx-builder.js";
+import { DataType, GraphBuilder } from "./onnx-builder.js";
 
 /** "standard": attention from standard ONNX ops; "gqa": com.microsoft.GroupQueryAttention (batch 1, no padding; for measurements). */
 export type AttentionImpl = "standard" | "gqa";
@@ -38,71 +42,64 @@ export interface BuildOptions {
 
 export interface BuiltGraph {
   spec: ArchSpec;
-  /** The serialized ModelProto. */
+  /** The serialized ModelProto (small: no weights inside). */
   model: Uint8Array;
-  /** The bytes its external-data initializers refer to, by location name. */
-  externalData: { path: string; data: Uint8Array }[];
+  /** The weight inputs, in the order they were declared. */
+  weights: WeightSlot[];
   cache: boolean;
   inputNames: string[];
   outputNames: string[];
 }
 
 const FLOAT32_LOWEST = -3.4028234663852886e38;
-const READ_CHUNK = 256 * 1024 * 1024;
+const FLOAT_DTYPES = new Set(["F32", "BF16", "F16", "F64"]);
 
-const SAFETENSORS_TO_ONNX: Record<string, DataTypeId> = { F32: DataType.FLOAT, BF16: DataType.BFLOAT16, F16: DataType.FLOAT16, F64: DataType.DOUBLE };
+/** One float32 weight input: checkpoint tensor `tensor` in its stored layout. */
+export interface WeightSlot {
+  input: string;
+  tensor: string;
+  dims: number[];
+}
 
-export async function buildGraph(config: ModelConfig, weights: ModelWeights, options: BuildOptions = {}): Promise<BuiltGraph> {
+export function buildGraph(config: ModelConfig, weights: ModelWeights, options: BuildOptions = {}): BuiltGraph {
   const spec = resolveArch(config);
   const cache = spec.head === "causal" && (options.cache ?? true);
   const g = new GraphBuilder();
+  const slots: WeightSlot[] = [];
+  const declared = new Set<string>();
 
-  // External data: one location per shard, its whole data region.
-  const locations = new Map<string, string>();
-  const externalData: { path: string; data: Uint8Array }[] = [];
-  for (const [i, file] of weights.files.entries()) {
-    const path = `shard${i}.bin`;
-    locations.set(file.name, path);
-    externalData.push({ path, data: await readRegion(file.source, file.header.dataStart, file.header.dataBytes) });
-  }
-
-  const floatWeights = new Map<string, string>();
-  /** A checkpoint tensor as a float32 value (cast inside the graph when stored narrower). */
-  const weight = (name: string, expectShape?: number[]): string => {
-    const cached = floatWeights.get(name);
-    if (cached) return cached;
-    const { file, info } = weights.get(name);
-    const elem = SAFETENSORS_TO_ONNX[info.dtype];
-    if (elem === undefined) throw new UserError(`${weights.name}: tensor "${name}" is ${info.dtype}; only F32, BF16, F16 and F64 weights are supported`);
-    if (expectShape && (expectShape.length !== info.shape.length || expectShape.some((d, i) => d !== info.shape[i]))) {
+  /** Checkpoint tensor `name` as a float32 graph input (declared once), its shape checked against config.json. */
+  const weight = (name: string, expectShape: number[]): string => {
+    if (declared.has(name)) return name;
+    const { info } = weights.get(name);
+    if (!FLOAT_DTYPES.has(info.dtype)) throw new UserError(`${weights.name}: tensor "${name}" is ${info.dtype}; only F32, BF16, F16 and F64 weights are supported`);
+    if (expectShape.length !== info.shape.length || expectShape.some((d, i) => d !== info.shape[i])) {
       throw new UserError(`${weights.name}: tensor "${name}" has shape [${info.shape.join(", ")}], config.json implies [${expectShape.join(", ")}]`);
     }
-    const stored = g.external(name, elem, info.shape, {
-      location: locations.get(file.name)!,
-      offset: info.dataOffsets[0],
-      length: info.dataOffsets[1] - info.dataOffsets[0],
-    });
-    const value = elem === DataType.FLOAT ? stored : g.op("Cast", [stored], { to: DataType.FLOAT }, { name: `${name}.f32` });
-    floatWeights.set(name, value);
-    return value;
+    g.input(name, DataType.FLOAT, expectShape);
+    slots.push({ input: name, tensor: name, dims: expectShape });
+    declared.add(name);
+    return name;
   };
-  const transposed = new Map<string, string>();
-  /** y = x Wᵀ (+ b) for a transformers Linear weight W [out, in]. */
+  /**
+   * y = x Wᵀ (+ b) for a transformers Linear weight W [out, in], as stored: Gemm with transB on
+   * the tokens flattened to rows. (MLAS multiplies by a transposed B directly — a dot-product
+   * kernel at one row, packing per call otherwise — measured as fast as MatMul on a
+   * pre-transposed copy at batch 1 and faster at batch 8, and the weights need no transposing.)
+   */
   const linear = (x: string, prefix: string, outDim: number, inDim: number, bias: boolean): string => {
-    let wt = transposed.get(prefix);
-    if (!wt) {
-      wt = g.op("Transpose", [weight(`${prefix}.weight`, [outDim, inDim])], { perm: [1, 0] }, { name: `${prefix}.weight.T` });
-      transposed.set(prefix, wt);
-    }
-    const y = g.op("MatMul", [x, wt], {}, { name: `${prefix}.out` });
-    return bias ? g.op("Add", [y, weight(`${prefix}.bias`, [outDim])]) : y;
+    const rows = g.op("Reshape", [x, g.int64([-1, inDim])]);
+    const y = g.op("Gemm", [rows, weight(`${prefix}.weight`, [outDim, inDim]), ...(bias ? [weight(`${prefix}.bias`, [outDim])] : [])], { transB: 1 });
+    const shape = g.op("Concat", [g.op("Slice", [g.op("Shape", [x]), g.int64([0]), g.int64([-1])]), g.int64([outDim])], { axis: 0 });
+    return g.op("Reshape", [y, shape], {}, { name: `${prefix}.out` });
   };
-  const rmsNorm = (x: string, name: string): string => {
+  const rmsNormOver = (x: string, name: string, size: number): string => {
     const sq = g.op("Mul", [x, x]);
     const variance = g.op("ReduceMean", [sq], { axes: [-1], keepdims: 1 });
     const std = g.op("Sqrt", [g.op("Add", [variance, g.float32(spec.eps)])]);
-    return g.op("Mul", [g.op("Div", [x, std]), weight(name, [spec.hidden])], {}, { name: `${name}.out` });
+    return g.op("Mul", [g.op("Div", [x, std]), weight(name, [size])], {}, { name: `${name}.out` });
   };
+  const rmsNorm = (x: string, name: string): string => rmsNormOver(x, name, spec.hidden);
 
   // ---- inputs
   const inputIds = g.input("input_ids", DataType.INT64, ["batch", "seq"]);
@@ -167,8 +164,10 @@ export async function buildGraph(config: ModelConfig, weights: ModelWeights, opt
   const qDim = spec.heads * spec.headDim;
   const kvDim = spec.kvHeads * spec.headDim;
   const scale = g.float32(1 / Math.sqrt(spec.headDim));
-  const embed = weight("model.embed_tokens.weight", [spec.vocab, spec.hidden]);
-  let x = g.op("Gather", [embed, inputIds], { axis: 0 }, { name: "embeddings" });
+  // Tied causal LMs hold the embedding once: the same input serves the lookup and the lm_head.
+  const tiedHead = spec.head === "causal" && (spec.tieEmbeddings || !weights.has("lm_head.weight"));
+  if (tiedHead && !spec.tieEmbeddings) throw new UserError(`${weights.name}: no lm_head.weight and tie_word_embeddings is false`);
+  let x = g.op("Gather", [weight("model.embed_tokens.weight", [spec.vocab, spec.hidden]), inputIds], { axis: 0 }, { name: "embeddings" });
   const presentNames: [string, string][] = [];
   let seqlensK: string | null = null;
   let totalI32: string | null = null;
@@ -182,8 +181,15 @@ export async function buildGraph(config: ModelConfig, weights: ModelWeights, opt
     const k = linear(h, `${p}.self_attn.k_proj`, kvDim, spec.hidden, spec.qkvBias);
     const v = linear(h, `${p}.self_attn.v_proj`, kvDim, spec.hidden, spec.qkvBias);
     // Query head j·group + t uses key/value head j (transformers' repeat_kv order).
-    const q5 = rope(g.op("Reshape", [q, g.int64([0, 0, spec.kvHeads, group, spec.headDim])]), cosQ, sinQ);
-    const k4 = rope(g.op("Reshape", [k, g.int64([0, 0, spec.kvHeads, spec.headDim])]), cosK, sinK);
+    let q5 = g.op("Reshape", [q, g.int64([0, 0, spec.kvHeads, group, spec.headDim])]);
+    let k4 = g.op("Reshape", [k, g.int64([0, 0, spec.kvHeads, spec.headDim])]);
+    if (spec.qkNorm) {
+      // Qwen3: RMSNorm over each head's head_dim values, before the rotary embedding.
+      q5 = rmsNormOver(q5, `${p}.self_attn.q_norm.weight`, spec.headDim);
+      k4 = rmsNormOver(k4, `${p}.self_attn.k_norm.weight`, spec.headDim);
+    }
+    q5 = rope(q5, cosQ, sinQ);
+    k4 = rope(k4, cosK, sinK);
     const v4 = g.op("Reshape", [v, g.int64([0, 0, spec.kvHeads, spec.headDim])]);
     let merged: string;
     if (options.attention === "gqa") {
@@ -235,13 +241,7 @@ export async function buildGraph(config: ModelConfig, weights: ModelWeights, opt
   const outputNames: string[] = [];
   if (spec.head === "causal") {
     const last = g.op("Slice", [hidden, g.op("Neg", [keep!]), g.int64([Number.MAX_SAFE_INTEGER]), g.int64([1])]);
-    let logits: string;
-    if (spec.tieEmbeddings || !weights.has("lm_head.weight")) {
-      if (!spec.tieEmbeddings) throw new UserError(`${weights.name}: no lm_head.weight and tie_word_embeddings is false`);
-      logits = g.op("MatMul", [last, g.op("Transpose", [embed], { perm: [1, 0] })]);
-    } else {
-      logits = linear(last, "lm_head", spec.vocab, spec.hidden, false);
-    }
+    const logits = linear(last, tiedHead ? "model.embed_tokens" : "lm_head", spec.vocab, spec.hidden, false);
     g.output(logits, "logits", DataType.FLOAT, ["batch", "keep", spec.vocab]);
     outputNames.push("logits");
     presentNames.forEach(([k, v], i) => {
@@ -255,16 +255,7 @@ export async function buildGraph(config: ModelConfig, weights: ModelWeights, opt
     outputNames.push("scores");
   }
 
-  const inputNames = ["input_ids", "attention_mask", "position_ids", ...(keep ? ["logits_to_keep"] : []), ...pastNames.flat()];
+  const inputNames = ["input_ids", "attention_mask", "position_ids", ...(keep ? ["logits_to_keep"] : []), ...pastNames.flat(), ...slots.map((s) => s.input)];
   const model = g.serialize(`${spec.architecture}${cache ? "_kv" : ""}`, `Built by expo-bot from ${weights.name} (${spec.architecture}).`);
-  return { spec, model, externalData, cache, inputNames, outputNames };
-}
-
-async function readRegion(source: { read(offset: number, length: number): Promise<Uint8Array> }, start: number, length: number): Promise<Uint8Array> {
-  const out = Buffer.allocUnsafe(length);
-  for (let off = 0; off < length; off += READ_CHUNK) {
-    const n = Math.min(READ_CHUNK, length - off);
-    out.set(await source.read(start + off, n), off);
-  }
-  return out;
+  return { spec, model, weights: slots, cache, inputNames, outputNames };
 }

@@ -46,6 +46,11 @@ export interface CausalLM {
   encode(prompt: Prompt, chatTemplate?: boolean): Promise<number[]>;
   /** Token and timing counts of the last generate call. */
   stats(): Promise<GenerationStats>;
+  /**
+   * Loaded with `extrapolateFrom`: serve θ1 + α(θ1 − θ0) from now on, rewriting the weights in
+   * place (no new session). Resolves to the switch's duration (null when α was already served).
+   */
+  setAlpha(alpha: number): Promise<{ alpha: number; ms: number } | null>;
   close(): Promise<void>;
 }
 
@@ -72,6 +77,7 @@ export async function loadCausalLM(dir: string, options: InferenceOptions = {}):
       logits: (ids) => e.logits(ids),
       encode: async (p, t) => e.encode(p, t),
       stats: async () => e.lastStats,
+      setAlpha: (alpha) => e.setAlpha(alpha),
       close: () => e.close(),
     };
   }
@@ -86,6 +92,7 @@ export async function loadCausalLM(dir: string, options: InferenceOptions = {}):
     logits: (ids) => client.call("logits", [ids]) as Promise<Logits>,
     encode: (p, t) => client.call("encode", [p, t]) as Promise<number[]>,
     stats: () => client.call("stats", []) as Promise<GenerationStats>,
+    setAlpha: (alpha) => client.call("setAlpha", [alpha]) as Promise<{ alpha: number; ms: number } | null>,
     close: () => client.close(),
   };
 }

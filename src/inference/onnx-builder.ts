@@ -1,7 +1,7 @@
 /**
  * A small graph-building layer over `onnx-proto` (ONNX's protobuf messages): named values,
- * nodes with typed attributes, inline constants, and initializers whose bytes live outside the
- * protobuf (external data). The model builder (graph.ts) speaks only this API.
+ * nodes with typed attributes and small inline constants. The model builder (graph.ts) speaks
+ * only this API (weights are graph inputs, never initializers).
  */
 import onnxProto from "onnx-proto";
 
@@ -23,13 +23,6 @@ export type AttrValue = number | number[] | string | { float: number } | { float
 
 /** A dimension: a fixed size or a symbolic name. */
 export type Dim = number | string;
-
-interface ExternalSlice {
-  /** The file name the initializer refers to (as ONNX's external-data `location`). */
-  location: string;
-  offset: number;
-  length: number;
-}
 
 export class GraphBuilder {
   private readonly nodes: onnxProto.onnx.INodeProto[] = [];
@@ -105,23 +98,6 @@ export class GraphBuilder {
     const name = this.name("c_f32");
     this.initializers.push({ name, dataType: DataType.FLOAT, dims: shape, rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) });
     if (key) this.constants.set(key, name);
-    return name;
-  }
-
-  /** An initializer whose bytes are a slice of an external file (a safetensors file, unchanged). */
-  external(name: string, elemType: DataTypeId, dims: number[], slice: ExternalSlice): string {
-    this.used.add(name);
-    this.initializers.push({
-      name,
-      dataType: elemType,
-      dims,
-      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
-      externalData: [
-        { key: "location", value: slice.location },
-        { key: "offset", value: String(slice.offset) },
-        { key: "length", value: String(slice.length) },
-      ],
-    });
     return name;
   }
 

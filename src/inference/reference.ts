@@ -1,7 +1,7 @@
 /**
- * An independent, plain-TypeScript forward pass of Llama / Mistral / Qwen2 in float64, written
- * from Hugging Face transformers v4.57 (models/llama/modeling_llama.py,
- * models/mistral/modeling_mistral.py, models/qwen2/modeling_qwen2.py,
+ * An independent, plain-TypeScript forward pass of Llama / Mistral / Qwen2 / Qwen3 in float64,
+ * written from Hugging Face transformers v4.57 (models/llama/modeling_llama.py,
+ * models/mistral/modeling_mistral.py, models/qwen2/modeling_qwen2.py, models/qwen3/modeling_qwen3.py,
  * modeling_rope_utils.py `_compute_default_rope_parameters` / `_compute_llama3_parameters`,
  * masking_utils.py `causal_mask_function` / `sliding_window_overlay` / `padding_mask_function`).
  * It shares no code with the ONNX builder (it reads config.json itself) and exists to check
@@ -44,7 +44,7 @@ export async function referenceForward(
   // Sliding window per layer, as transformers' config.layer_types resolves it.
   const windowOf = (layer: number): number | null => {
     if (modelType === "mistral") return config.sliding_window ?? null;
-    if (modelType === "qwen2") {
+    if (modelType === "qwen2" || modelType === "qwen3") {
       if (!config.use_sliding_window || config.sliding_window == null) return null;
       const from = typeof config.max_window_layers === "number" ? config.max_window_layers : 28;
       return layer >= from ? config.sliding_window : null;
@@ -128,6 +128,12 @@ export async function referenceForward(
       W(`${p}.mlp.up_proj.weight`),
       W(`${p}.mlp.down_proj.weight`),
     ]);
+    // Qwen3Attention: q_norm / k_norm (RMSNorm over head_dim) on each head, before rotary.
+    const [qNorm, kNorm] = await Promise.all([maybe(`${p}.self_attn.q_norm.weight`), maybe(`${p}.self_attn.k_norm.weight`)]);
+    const headNorm = (x: Float64Array, heads: number, w: Mat | null) => {
+      if (!w) return;
+      for (let hh = 0; hh < heads; hh++) x.set(rmsNorm(x.slice(hh * D, (hh + 1) * D), w), hh * D);
+    };
     const [bg, bu, bd] = await Promise.all([maybe(`${p}.mlp.gate_proj.bias`), maybe(`${p}.mlp.up_proj.bias`), maybe(`${p}.mlp.down_proj.bias`)]);
     const window = windowOf(l);
     const next: Float64Array[][] = [];
@@ -136,6 +142,8 @@ export async function referenceForward(
       for (let s = 0; s < S; s++) {
         const h = rmsNorm(hs[b][s], ln1);
         const qs = linear(h, wq, bq), ks = linear(h, wk, bk);
+        headNorm(qs, nHeads, qNorm);
+        headNorm(ks, nKv, kNorm);
         for (let hh = 0; hh < nHeads; hh++) rotate(qs, hh * D, pos[b][s]);
         for (let hh = 0; hh < nKv; hh++) rotate(ks, hh * D, pos[b][s]);
         q.push(qs); k.push(ks); v.push(linear(h, wv, bv));

@@ -8,6 +8,7 @@ import type { ModelConfig } from "../checkpoint/config.js";
 import type { ModelWeights } from "../checkpoint/weights.js";
 import type { ArchSpec } from "./arch.js";
 import { buildGraph, type AttentionImpl, type BuiltGraph } from "./graph.js";
+import { WeightStore, type AlphaPair } from "./weight-store.js";
 
 export interface SessionOptions {
   /** Use the KV cache (causal LM; default true). */
@@ -56,22 +57,39 @@ export class ModelRunner {
     readonly cache: boolean,
     readonly graph: { bytes: number; nodes?: number },
     readonly attention: AttentionImpl,
+    /** The float32 weights, fed as inputs on every run (rewritten in place by `refill`). */
+    readonly store: WeightStore,
+    private readonly weightFeeds: Record<string, ort.Tensor>,
   ) {}
 
-  static async create(config: ModelConfig, weights: ModelWeights, options: SessionOptions = {}): Promise<ModelRunner> {
-    const built: BuiltGraph = await buildGraph(config, weights, { cache: options.cache, attention: options.attention });
+  /**
+   * Builds the graph, fills the weights (θ1, or θ1 + α(θ1 − θ0) with `pair`) and creates the
+   * session over them. The weights are filled before the session exists, so the peak is the
+   * float32 weights once plus a few MiB of read buffers.
+   */
+  static async create(config: ModelConfig, weights: ModelWeights, options: SessionOptions = {}, pair?: AlphaPair): Promise<ModelRunner> {
+    const built: BuiltGraph = buildGraph(config, weights, { cache: options.cache, attention: options.attention });
+    const store = WeightStore.allocate(built.weights);
+    await store.fill(weights, pair);
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: (options.executionProviders ?? ["cpu"]) as ort.InferenceSession.ExecutionProviderConfig[],
       graphOptimizationLevel: "all",
       logSeverityLevel: 3, // errors only: ORT warns about constants its own optimizer left unused
-      externalData: built.externalData,
       ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
       // Idle pool threads sleep instead of spinning: decode steps are short, and spinning
       // threads fight everything else on a shared machine (measured: 10× slower decode).
       extra: { session: { intra_op: { allow_spinning: options.spin ? "1" : "0" }, inter_op: { allow_spinning: options.spin ? "1" : "0" } } },
     };
     const session = await ort.InferenceSession.create(built.model, sessionOptions);
-    return new ModelRunner(built.spec, session, built.cache, { bytes: built.model.byteLength }, options.attention ?? "standard");
+    // Wrapping, not copying: the tensors share the store's arrays.
+    const weightFeeds: Record<string, ort.Tensor> = {};
+    for (const slot of built.weights) weightFeeds[slot.input] = new ort.Tensor("float32", store.arrays.get(slot.input)!, slot.dims);
+    return new ModelRunner(built.spec, session, built.cache, { bytes: built.model.byteLength }, options.attention ?? "standard", store, weightFeeds);
+  }
+
+  /** Rewrites the weights in place (another α of the same pair); the session is kept. */
+  refill(weights: ModelWeights, pair?: AlphaPair): Promise<void> {
+    return this.store.fill(weights, pair);
   }
 
   emptyCache(batch: number): KvCache {
@@ -93,6 +111,7 @@ export class ModelRunner {
       return new ort.Tensor("int64", data, dims);
     };
     const feeds: Record<string, ort.Tensor> = {
+      ...this.weightFeeds,
       input_ids: i64(input.inputIds, [batch, seq]),
       attention_mask: i64(input.attentionMask, [batch, total]),
       position_ids: i64(input.positionIds, [batch, seq]),

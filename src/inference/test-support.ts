@@ -29,12 +29,15 @@ export const TINY_CASES: TinyCase[] = [
     configPatch: { use_sliding_window: true, max_window_layers: 1 },
     seqLen: 10,
   },
+  // Qwen3: per-head q/k RMSNorm, head_dim (16) independent of hidden / heads (8), BF16, tied.
+  { name: "qwen3-qknorm-headdim16-bf16-tied", options: { architecture: "qwen3", hiddenSize: 32, heads: 4, kvHeads: 2, headDim: 16, dtype: "BF16", tieEmbeddings: true, ropeTheta: 1000000 }, seqLen: 10 },
 ];
 
 export const TINY_REWARD_CASES: TinyCase[] = [
   { name: "mistral-reward", options: { architecture: "mistral", head: "reward", hiddenSize: 32, heads: 4, kvHeads: 2, slidingWindow: 4 }, seqLen: 10 },
   { name: "llama-reward-bf16", options: { architecture: "llama", head: "reward", hiddenSize: 32, heads: 4, dtype: "BF16" }, seqLen: 8 },
   { name: "qwen2-reward", options: { architecture: "qwen2", head: "reward", hiddenSize: 32, heads: 4, kvHeads: 1 }, seqLen: 9 },
+  { name: "qwen3-reward", options: { architecture: "qwen3", head: "reward", hiddenSize: 32, heads: 4, kvHeads: 2, headDim: 16 }, seqLen: 9 },
 ];
 
 export async function writeTinyCase(root: string, c: TinyCase, seed = 0): Promise<string> {

@@ -9,7 +9,7 @@ import { CausalLMEngine, RewardEngine } from "./engine.js";
 
 export interface WorkerRequest {
   id: number;
-  op: "load" | "generate" | "logits" | "score" | "scoreTokenIds" | "encode" | "encodePair" | "stats" | "close";
+  op: "load" | "setAlpha" | "generate" | "logits" | "score" | "scoreTokenIds" | "encode" | "encodePair" | "stats" | "close";
   args: unknown[];
 }
 
@@ -37,6 +37,8 @@ async function handle(req: WorkerRequest): Promise<{ result: unknown; transfer?:
       reward = await RewardEngine.load(dir, options);
       return { result: { spec: summary(reward.spec), eosIds: reward.tokenizer.eosIds, padId: reward.tokenizer.padId, hasChatTemplate: reward.tokenizer.hasChatTemplate } };
     }
+    case "setAlpha":
+      return { result: await need(causal).setAlpha(a[0]) };
     case "generate":
       return { result: await need(causal).generate(a[0], a[1]) };
     case "encode":

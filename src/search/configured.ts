@@ -12,8 +12,8 @@ import { EmbeddedGenerator, EmbeddedScorer } from "./embedded.js";
 import type { EvaluatorEvent } from "./evaluator.js";
 import { HttpScorer } from "./http-scorer.js";
 import { hubPrompts } from "./hub-prompts.js";
-import { FolderMaterializer, folderRevision } from "./materialize.js";
-import { OpenAIGenerator } from "./openai.js";
+import { FolderMaterializer, folderRevision, InPlaceMaterializer } from "./materialize.js";
+import { OpenAIGenerator, RELOAD_PRESETS } from "./openai.js";
 import { writeSearchOutputs } from "./output.js";
 import { promptsFromFile, seededSubset, ULTRAFEEDBACK } from "./prompts.js";
 import type { SearchReport } from "./schema.js";
@@ -77,9 +77,10 @@ export async function runConfiguredSearch(params: ConfiguredSearchParams): Promi
   } else scorer = new HttpScorer({ endpoint: settings.scorer.endpoint, format: settings.scorer.format });
 
   const g = settings.generator;
+  // The embedded engine loads θ0 and θ1 once and switches α in place; external engines get a folder per α.
   const generator: Generator =
     g.kind === "embedded"
-      ? new EmbeddedGenerator()
+      ? new EmbeddedGenerator({ pair: { sft: params.sft, aligned: params.aligned } })
       : new OpenAIGenerator({
           endpoint: g.endpoint,
           mode: g.mode,
@@ -87,17 +88,20 @@ export async function runConfiguredSearch(params: ConfiguredSearchParams): Promi
           apiKey: process.env.OPENAI_API_KEY,
           concurrency: g.concurrency,
           launch: g.launch ? { command: g.launch, port: g.port } : undefined,
-          reload: g.reloadPath ? { path: g.reloadPath, body: { model_path: "{model}" } } : undefined,
+          reload: g.reloadEngine ? RELOAD_PRESETS[g.reloadEngine] : g.reloadPath ? { path: g.reloadPath, body: { model_path: "{model}" } } : undefined,
           log: (line) => log(`[openai] ${line}`),
         });
 
   const { extrapolate } = await import("../expo/index.js");
-  const materializer = new FolderMaterializer({
-    sft: params.sft,
-    aligned: params.aligned,
-    workDir: settings.work ? resolve(settings.work) : join(out, "models"),
-    extrapolate: (o) => extrapolate(o),
-  });
+  const materializer =
+    g.kind === "embedded"
+      ? new InPlaceMaterializer(params.aligned)
+      : new FolderMaterializer({
+          sft: params.sft,
+          aligned: params.aligned,
+          workDir: settings.work ? resolve(settings.work) : join(out, "models"),
+          extrapolate: (o) => extrapolate(o),
+        });
   const cache = await ResultCache.open(join(out, "cache.jsonl"));
   if (cache.size.generations > 0) log(`resuming: ${cache.size.generations} answers already in ${join(out, "cache.jsonl")}`);
   try {

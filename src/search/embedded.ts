@@ -1,7 +1,11 @@
 /**
  * Embedded backends: the project's own ONNX engine (src/inference) as a Generator and a
- * Scorer. One causal LM is loaded at a time; asking for another α's folder closes it and
- * loads the new one (the extrapolated folders are separate models on disk).
+ * Scorer.
+ *
+ * With `pair` (θ0 and θ1 folders) the generator loads θ1 once, with θ0 beside it, and serves
+ * every α by switching the engine's weights in place (`setAlpha`): one load for the whole
+ * search, no extrapolated folder (pair it with `InPlaceMaterializer`). Without it, one model
+ * folder is loaded at a time and asking for another α's folder loads that folder.
  */
 import { loadCausalLM, loadRewardModel, type CausalLM, type InferenceOptions, type RewardModel } from "../inference/index.js";
 import type { GenerateOptions, Generation, Generator, ModelRef, Sampling, ScoreItem, Scorer } from "./types.js";
@@ -9,6 +13,8 @@ import type { GenerateOptions, Generation, Generator, ModelRef, Sampling, ScoreI
 export interface EmbeddedGeneratorOptions extends InferenceOptions {
   /** Prompts per forward batch of the engine (default 8). */
   batchSize?: number;
+  /** Serve θ1 + α(θ1 − θ0) in place from these folders (the ModelRef's α is used, its dir ignored). */
+  pair?: { sft: string; aligned: string };
 }
 
 export class EmbeddedGenerator implements Generator {
@@ -16,11 +22,22 @@ export class EmbeddedGenerator implements Generator {
   private loaded: { dir: string; lm: CausalLM } | undefined;
   /** Model loads so far (for tests and reports). */
   loads = 0;
+  /** In-place α switches so far, and their total milliseconds. */
+  switches = 0;
+  switchMs = 0;
 
   constructor(private readonly options: EmbeddedGeneratorOptions = {}) {}
 
   async generate(model: ModelRef, prompts: string[], sampling: Sampling, options: GenerateOptions = {}): Promise<Generation[]> {
-    const lm = await this.load(model.dir);
+    const pair = this.options.pair;
+    const lm = await this.load(pair ? pair.aligned : model.dir);
+    if (pair) {
+      const sw = await lm.setAlpha(model.alpha);
+      if (sw) {
+        this.switches++;
+        this.switchMs += sw.ms;
+      }
+    }
     options.signal?.throwIfAborted();
     const out = await lm.generate(prompts, {
       maxNewTokens: sampling.maxTokens,
@@ -45,8 +62,8 @@ export class EmbeddedGenerator implements Generator {
   private async load(dir: string): Promise<CausalLM> {
     if (this.loaded?.dir === dir) return this.loaded.lm;
     await this.close();
-    const { batchSize: _b, ...load } = this.options;
-    const lm = await loadCausalLM(dir, load);
+    const { batchSize: _b, pair, ...load } = this.options;
+    const lm = await loadCausalLM(dir, pair ? { ...load, extrapolateFrom: pair.sft } : load);
     this.loads++;
     this.loaded = { dir, lm };
     return lm;

@@ -43,6 +43,20 @@ export class FolderMaterializer implements ModelMaterializer {
 }
 
 /**
+ * For a generator that switches α itself (EmbeddedGenerator with `pair`): nothing is written;
+ * every α names θ1's folder and the generator applies α to its loaded weights.
+ */
+export class InPlaceMaterializer implements ModelMaterializer {
+  /** Always 0: kept so reports can print it beside FolderMaterializer's. */
+  readonly writes = 0;
+  constructor(private readonly aligned: string) {}
+
+  async materialize(_alpha: number): Promise<MaterializedModel> {
+    return { dir: this.aligned };
+  }
+}
+
+/**
  * A revision string for a local model folder: the Hub commit when the folder is a snapshot
  * (src/hub writes `.hub-snapshot.json`), else a hash of its files' names, sizes and mtimes.
  */

@@ -6,13 +6,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { UserError } from "../util/errors.js";
 import { HttpScorer } from "./http-scorer.js";
-import { OpenAIGenerator } from "./openai.js";
+import { OpenAIGenerator, RELOAD_PRESETS } from "./openai.js";
 import { PAPER_SAMPLING } from "./types.js";
 
 /** A small OpenAI-compatible server: echoes prompts, fails "flaky" prompts once with 503, stalls "slow" ones once. */
 let server: Server;
 let base: string;
-const state = { inFlight: 0, maxInFlight: 0, bodies: [] as Record<string, unknown>[], seen: new Map<string, number>(), reloads: [] as string[], scoreBodies: [] as unknown[] };
+const state = { inFlight: 0, maxInFlight: 0, bodies: [] as Record<string, unknown>[], seen: new Map<string, number>(), reloads: [] as string[], rpcs: [] as unknown[], scoreBodies: [] as unknown[] };
 
 async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
   let text = "";
@@ -32,6 +32,17 @@ beforeAll(async () => {
     if (req.url === "/reload") {
       state.reloads.push(String(b.model_path));
       return json(res, 200, { success: true });
+    }
+    if (req.url === "/update_weights_from_disk") {
+      // SGLang: 200 with success false when the folder does not load.
+      const ok = !String(b.model_path).includes("broken");
+      if (ok) state.reloads.push(String(b.model_path));
+      return json(res, ok ? 200 : 400, { success: ok, message: ok ? "Succeeded to update model weights." : "Failed to load" });
+    }
+    if (req.url === "/collective_rpc") {
+      // vLLM dev mode: {method, args, kwargs} run on every worker; results listed per worker.
+      state.rpcs.push(b);
+      return json(res, 200, { results: [null] });
     }
     if (req.url === "/score") {
       state.scoreBodies.push(b);
@@ -80,9 +91,19 @@ beforeEach(() => {
   state.bodies = [];
   state.seen.clear();
   state.reloads = [];
+  state.rpcs = [];
 });
 
 const model = { alpha: 0.3, dir: "/models/alpha-0.3" };
+
+/** A port nothing listens on (for a launched stand-in server). */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  return port;
+}
 
 describe("OpenAI-compatible generator", () => {
   it("keeps at most `concurrency` requests in flight and returns answers in prompt order", async () => {
@@ -143,6 +164,21 @@ describe("OpenAI-compatible generator", () => {
     await expect(fixed.generate({ alpha: 0.3, dir: "/m/a0.3" }, ["x"], PAPER_SAMPLING)).rejects.toThrow(UserError);
   });
 
+  it("vLLM: points the workers at the folder (update_config), then reload_weights; SGLang: update_weights_from_disk", async () => {
+    const vllm = new OpenAIGenerator({ endpoint: base, reload: RELOAD_PRESETS.vllm });
+    await vllm.generate({ alpha: 0.5, dir: '/m/a "0.5"' }, ["x"], PAPER_SAMPLING);
+    expect(state.rpcs).toEqual([
+      { method: "update_config", args: [{ model_config: { model: '/m/a "0.5"' } }] },
+      { method: "reload_weights" },
+    ]);
+    expect(vllm.reloads).toBe(1);
+    const sglang = new OpenAIGenerator({ endpoint: base, reload: RELOAD_PRESETS.sglang });
+    await sglang.generate({ alpha: 1, dir: "/m/a1" }, ["x"], PAPER_SAMPLING);
+    expect(state.reloads).toEqual(["/m/a1"]);
+    // Without a launch command there is nothing to fall back to: the failure is the caller's.
+    await expect(sglang.generate({ alpha: 2, dir: "/m/broken" }, ["x"], PAPER_SAMPLING)).rejects.toThrow(/update_weights_from_disk answered 400/);
+  });
+
   it("launches the server per model folder and waits until /v1/models answers", async () => {
     const dir = await mkdtemp(join(tmpdir(), "expo-openai-launch-"));
     try {
@@ -161,10 +197,7 @@ setTimeout(() => createServer((req, res) => {
 }).listen(Number(port), "127.0.0.1"), 200);
 `,
       );
-      const probe = createServer();
-      await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-      const port = (probe.address() as AddressInfo).port;
-      await new Promise((r) => probe.close(r));
+      const port = await freePort();
       const gen = new OpenAIGenerator({ launch: { command: `${JSON.stringify(process.execPath)} ${JSON.stringify(script)} {port} {model}`, port, readyTimeoutMs: 15_000 } });
       try {
         const [a] = await gen.generate({ alpha: 0, dir: "/m/theta1" }, ["hi"], PAPER_SAMPLING);
@@ -176,6 +209,50 @@ setTimeout(() => createServer((req, res) => {
         await gen.close();
       }
       await expect(fetch(`http://127.0.0.1:${port}/v1/models`)).rejects.toThrow();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("falls back to restarting the launched server when its in-place reload fails (vLLM without dev mode)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "expo-openai-fallback-"));
+    try {
+      const script = join(dir, "server.mjs");
+      // A stand-in vLLM without VLLM_SERVER_DEV_MODE: /collective_rpc is not routed (404).
+      await writeFile(
+        script,
+        `import { createServer } from "node:http";
+const [port, model] = process.argv.slice(2);
+createServer((req, res) => {
+  res.setHeader("content-type", "application/json");
+  if (req.url === "/v1/models") return res.end(JSON.stringify({ data: [{ id: model }] }));
+  let b = ""; req.on("data", (c) => (b += c)); req.on("end", () => {
+    if (req.url === "/collective_rpc") { res.statusCode = 404; return res.end(JSON.stringify({ detail: "Not Found" })); }
+    const body = JSON.parse(b);
+    res.end(JSON.stringify({ choices: [{ message: { content: body.model + ":" + body.messages[0].content } }], usage: { completion_tokens: 2 } }));
+  });
+}).listen(Number(port), "127.0.0.1");
+`,
+      );
+      const port = await freePort();
+      const logs: string[] = [];
+      const gen = new OpenAIGenerator({
+        launch: { command: `${JSON.stringify(process.execPath)} ${JSON.stringify(script)} {port} {model}`, port, readyTimeoutMs: 15_000 },
+        reload: RELOAD_PRESETS.vllm,
+        log: (l) => logs.push(l),
+      });
+      try {
+        expect((await gen.generate({ alpha: 0, dir: "/m/theta1" }, ["hi"], PAPER_SAMPLING))[0].text).toBe("/m/theta1:hi");
+        expect((await gen.generate({ alpha: 0.5, dir: "/m/a0.5" }, ["hi"], PAPER_SAMPLING))[0].text).toBe("/m/a0.5:hi");
+        expect((await gen.generate({ alpha: 1, dir: "/m/a1" }, ["hi"], PAPER_SAMPLING))[0].text).toBe("/m/a1:hi");
+        expect(gen.starts).toBe(3);
+        expect(gen.reloads).toBe(0);
+        expect(gen.reloadFailed).toMatch(/collective_rpc answered 404/);
+        // Tried once, then restarts without asking again.
+        expect(logs.filter((l) => l.startsWith("in-place reload failed"))).toHaveLength(1);
+      } finally {
+        await gen.close();
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

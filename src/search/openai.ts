@@ -5,9 +5,11 @@
  *
  * Models: with `launch`, the backend starts the server itself for each α's folder (command
  * template with {model} and {port}) and waits until /v1/models answers; with `reload`, it
- * asks the running server to load the new folder in place (e.g. SGLang's
- * POST /update_weights_from_disk {"model_path": "{model}"}) instead of restarting it.
- * Without either, the endpoint must already serve the one model asked for.
+ * asks the running server to load the new folder in place instead of restarting it — one
+ * request or a sequence (RELOAD_PRESETS: SGLang's POST /update_weights_from_disk; vLLM's
+ * dev-mode POST /collective_rpc update_config → reload_weights). When a reload fails and a
+ * launch command is given, the server is restarted on the new folder and later switches
+ * restart too. Without either, the endpoint must already serve the one model asked for.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -31,6 +33,20 @@ export interface ReloadOptions {
   body: Record<string, unknown>;
 }
 
+/**
+ * In-place weight reloads of the engines that have one. `{model}` becomes the folder.
+ * - sglang: POST /update_weights_from_disk {"model_path"} (SGLang's native endpoint).
+ * - vllm: with VLLM_SERVER_DEV_MODE=1, POST /collective_rpc to point every worker's
+ *   model_config at the folder (`update_config`), then `reload_weights` from it.
+ */
+export const RELOAD_PRESETS: Record<"sglang" | "vllm", ReloadOptions[]> = {
+  sglang: [{ path: "/update_weights_from_disk", body: { model_path: "{model}" } }],
+  vllm: [
+    { path: "/collective_rpc", body: { method: "update_config", args: [{ model_config: { model: "{model}" } }] } },
+    { path: "/collective_rpc", body: { method: "reload_weights" } },
+  ],
+};
+
 export interface OpenAIGeneratorOptions {
   /** Base URL, e.g. http://127.0.0.1:8000 (a trailing /v1 is accepted). Required without `launch`. */
   endpoint?: string;
@@ -50,7 +66,8 @@ export interface OpenAIGeneratorOptions {
   /** Send top_k (a vLLM/SGLang/llama.cpp extension the OpenAI API itself rejects). Default true. */
   sendTopK?: boolean;
   launch?: LaunchOptions;
-  reload?: ReloadOptions;
+  /** One reload request, or several sent in order (see RELOAD_PRESETS). */
+  reload?: ReloadOptions | ReloadOptions[];
   fetch?: typeof fetch;
   /** Log lines (server start/stop, retries). */
   log?: (line: string) => void;
@@ -75,6 +92,8 @@ export class OpenAIGenerator implements Generator {
   retried = 0;
   starts = 0;
   reloads = 0;
+  /** Set when an in-place reload failed and the backend fell back to restarting (the reason). */
+  reloadFailed: string | undefined;
   private current: string | undefined;
   private servedName: string | undefined;
   private child: ChildProcess | undefined;
@@ -117,14 +136,21 @@ export class OpenAIGenerator implements Generator {
   /** Makes the server serve `dir`: start, reload in place, or restart. */
   private async use(dir: string, signal?: AbortSignal): Promise<void> {
     if (this.current === dir) return;
-    const { launch, reload } = this.options;
+    const { launch } = this.options;
+    const reload = this.reloadFailed === undefined ? this.options.reload : undefined;
     // With a reload endpoint and an external server, reload on first use too: the server may
     // hold any model (e.g. θ1 while a resumed run starts at another α).
     if (reload && (launch ? this.child !== undefined && this.current !== undefined : true)) {
-      const body = JSON.parse(JSON.stringify(reload.body).split("{model}").join(JSON.stringify(dir).slice(1, -1)));
-      const res = await this.request(reload.path, body, signal, this.options.launch?.readyTimeoutMs ?? 600_000);
-      this.reloads++;
-      this.options.log?.(`reloaded ${dir} in place (${reload.path}): ${JSON.stringify(res).slice(0, 200)}`);
+      try {
+        await this.reloadInPlace(dir, Array.isArray(reload) ? reload : [reload], signal);
+      } catch (err) {
+        if (!launch || signal?.aborted) throw err;
+        // The engine has no working in-place reload (e.g. vLLM without dev mode): restart instead, from now on.
+        this.reloadFailed = (err as Error).message;
+        this.options.log?.(`in-place reload failed, restarting the server instead: ${this.reloadFailed}`);
+        await this.stopServer();
+        await this.startServer(dir, launch, signal);
+      }
     } else if (launch) {
       await this.stopServer();
       await this.startServer(dir, launch, signal);
@@ -135,6 +161,20 @@ export class OpenAIGenerator implements Generator {
     }
     this.current = dir;
     this.servedName = this.options.model ?? (await this.firstModelId(signal));
+  }
+
+  private async reloadInPlace(dir: string, steps: ReloadOptions[], signal?: AbortSignal): Promise<void> {
+    const quoted = JSON.stringify(dir).slice(1, -1);
+    for (const step of steps) {
+      const body = JSON.parse(JSON.stringify(step.body).split("{model}").join(quoted));
+      const res = await this.request(step.path, body, signal, this.options.launch?.readyTimeoutMs ?? 600_000);
+      // SGLang answers {"success": false, "message"} when the folder does not load.
+      if (res && typeof res === "object" && (res as { success?: unknown }).success === false) {
+        throw new Error(`${step.path} did not load ${dir}: ${JSON.stringify(res).slice(0, 300)}`);
+      }
+      this.options.log?.(`reload step ${step.path} for ${dir}: ${JSON.stringify(res).slice(0, 200)}`);
+    }
+    this.reloads++;
   }
 
   private async firstModelId(signal?: AbortSignal): Promise<string> {

@@ -18,7 +18,7 @@ export const MIN_DECISION_PROMPTS = 10;
 
 export type GeneratorSettings =
   | { kind: "embedded" }
-  | { kind: "openai"; endpoint?: string; launch?: string; port: number; reloadPath?: string; servedModel?: string; mode: "chat" | "completions"; concurrency?: number };
+  | { kind: "openai"; endpoint?: string; launch?: string; port: number; reloadPath?: string; reloadEngine?: "sglang" | "vllm"; servedModel?: string; mode: "chat" | "completions"; concurrency?: number };
 
 export type ScorerSettings =
   | { kind: "embedded"; /** A folder or a Hub id owner/name[@rev]; undefined: none given. */ rewardModel?: string }
@@ -60,6 +60,7 @@ export const SEARCH_FLAG_OPTIONS = {
   launch: { type: "string" },
   port: { type: "string" },
   "reload-path": { type: "string" },
+  reload: { type: "string" },
   "served-model": { type: "string" },
   mode: { type: "string" },
   concurrency: { type: "string" },
@@ -74,7 +75,7 @@ export const SEARCH_FLAG_OPTIONS = {
 export const SEARCH_FLAG_ALIASES = { "max-tokens": "max-new-tokens" };
 
 export const SEARCH_FLAGS_HELP = `Models
-  --work DIR             where α folders are extrapolated (default OUT/models)
+  --work DIR             where α folders are extrapolated for --generator openai (default OUT/models)
   --keep-models N        extrapolated α folders kept on disk for the race's return visits (default 4;
                          each is a full model; 1 re-extrapolates on every return)
 Strategy
@@ -92,11 +93,14 @@ Prompts
   --switch-cost N        what a model switch costs, in answers' worth of time; from 100 auto plans fewer,
                          larger steps (default 0)
 Generation (paper defaults: temperature 0.7, top-p 0.9, top-k 40, penalties 0.1)
-  --generator embedded|openai   embedded ONNX engine (default) or an OpenAI-compatible server
+  --generator embedded|openai   embedded ONNX engine (default; loads θ0/θ1 once, α switched in place)
+                         or an OpenAI-compatible server (a folder per α)
   --endpoint URL         the server (openai), e.g. http://127.0.0.1:8000
   --launch CMD           start the server per α folder: {model} and {port} are substituted
   --port N               port of the launched server (default 8000)
   --reload-path PATH     reload weights in place, POST PATH {"model_path": "{model}"} (e.g. SGLang /update_weights_from_disk)
+  --reload ENGINE        reload weights in place the engine's way: sglang, or vllm (VLLM_SERVER_DEV_MODE=1:
+                         /collective_rpc update_config + reload_weights); with --launch, a failed reload restarts
   --served-model NAME    model name in requests (default: first id of /v1/models)
   --mode chat|completions  request kind (default chat)
   --concurrency N        requests in flight (default 8)
@@ -114,6 +118,13 @@ export function positiveInt(value: string | undefined, flag: string, fallback?: 
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new UserError(`${flag}: expected a positive integer, got "${value}"`);
   return n;
+}
+
+function reloadEngine(engine: string | undefined, path: string | undefined): "sglang" | "vllm" | undefined {
+  if (engine === undefined) return undefined;
+  if (path !== undefined) throw new UserError("give --reload or --reload-path, not both");
+  if (engine !== "sglang" && engine !== "vllm") throw new UserError(`--reload: expected sglang or vllm, got "${engine}"`);
+  return engine;
 }
 
 function heldOutShare(value: string | undefined): number | undefined {
@@ -166,6 +177,7 @@ export function searchSettingsFrom(values: FlagValues): SearchSettings {
       launch: values.launch,
       port: positiveInt(values.port, "--port", 8000)!,
       reloadPath: values["reload-path"],
+      reloadEngine: reloadEngine(values.reload, values["reload-path"]),
       servedModel: values["served-model"],
       mode,
       concurrency: positiveInt(values.concurrency, "--concurrency"),

@@ -1,5 +1,5 @@
 /**
- * Generates tiny, random, *synthetic* transformers model folders (Llama, Mistral, Qwen2;
+ * Generates tiny, random, *synthetic* transformers model folders (Llama, Mistral, Qwen2, Qwen3;
  * causal LM or sequence-classification reward head) for tests, benchmarks and the demo.
  * Every folder says it is synthetic in its config (`_synthetic: true`) and card.
  *
@@ -19,7 +19,7 @@ import { readModelConfig, type ModelConfig, type RopeScaling } from "../checkpoi
 import { hashString, mulberry32, normalSampler } from "../util/random.js";
 import { tinyTokenizer } from "./tokenizer.js";
 
-export type TinyArchitecture = "llama" | "mistral" | "qwen2";
+export type TinyArchitecture = "llama" | "mistral" | "qwen2" | "qwen3";
 
 export interface TinyModelOptions {
   dir: string;
@@ -31,6 +31,8 @@ export interface TinyModelOptions {
   layers?: number;
   heads?: number;
   kvHeads?: number;
+  /** Per-head dimension (default hiddenSize / heads; Qwen3 configs set it independently). */
+  headDim?: number;
   /** Tokens appended to the tokenizer and embedding rows (a fine-tune growing the vocabulary). */
   extraTokens?: string[];
   /** Pad the embedding matrix to this many rows (≥ the tokenizer's size), as many real models do. */
@@ -60,7 +62,7 @@ export interface TinyModel {
   tensors: TensorSpec[];
 }
 
-interface ResolvedShape {
+export interface ResolvedShape {
   arch: TinyArchitecture;
   head: "causal" | "reward";
   hidden: number;
@@ -72,6 +74,8 @@ interface ResolvedShape {
   vocab: number;
   tie: boolean;
   qkvBias: boolean;
+  /** Qwen3's per-head q_norm / k_norm. */
+  qkNorm: boolean;
 }
 
 /** Tensor names and shapes of a Llama-family checkpoint, in transformers' naming. */
@@ -91,6 +95,10 @@ export function tensorLayout(s: ResolvedShape): Array<{ name: string; shape: num
       out.push({ name: `${p}.self_attn.k_proj.bias`, shape: [kv], kind: "bias" });
       out.push({ name: `${p}.self_attn.v_proj.bias`, shape: [kv], kind: "bias" });
     }
+    if (s.qkNorm) {
+      out.push({ name: `${p}.self_attn.q_norm.weight`, shape: [s.headDim], kind: "norm" });
+      out.push({ name: `${p}.self_attn.k_norm.weight`, shape: [s.headDim], kind: "norm" });
+    }
     out.push({ name: `${p}.self_attn.o_proj.weight`, shape: [s.hidden, q], kind: "weight" });
     out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [s.hidden], kind: "norm" });
     out.push({ name: `${p}.mlp.gate_proj.weight`, shape: [s.inter, s.hidden], kind: "weight" });
@@ -107,6 +115,7 @@ const ARCH_NAMES: Record<TinyArchitecture, { type: string; causal: string; rewar
   llama: { type: "llama", causal: "LlamaForCausalLM", reward: "LlamaForSequenceClassification" },
   mistral: { type: "mistral", causal: "MistralForCausalLM", reward: "MistralForSequenceClassification" },
   qwen2: { type: "qwen2", causal: "Qwen2ForCausalLM", reward: "Qwen2ForSequenceClassification" },
+  qwen3: { type: "qwen3", causal: "Qwen3ForCausalLM", reward: "Qwen3ForSequenceClassification" },
 };
 
 export async function writeTinyModel(options: TinyModelOptions): Promise<TinyModel> {
@@ -121,7 +130,7 @@ export async function writeTinyModel(options: TinyModelOptions): Promise<TinyMod
   });
 }
 
-export interface DeriveOptions extends Omit<TinyModelOptions, "architecture" | "head" | "hiddenSize" | "intermediateSize" | "layers" | "heads" | "kvHeads" | "tieEmbeddings"> {
+export interface DeriveOptions extends Omit<TinyModelOptions, "architecture" | "head" | "hiddenSize" | "intermediateSize" | "layers" | "heads" | "kvHeads" | "headDim" | "tieEmbeddings"> {
   /** θ0's folder. */
   from: string;
   /** Gaussian Δ with this std relative to each tensor's RMS (fine-tuning moves weights ~1e-3–1e-2). */
@@ -138,7 +147,7 @@ export async function deriveTinyModel(options: DeriveOptions): Promise<TinyModel
   const rel = options.relativeDelta ?? 0.01;
   try {
     const archEntry = Object.entries(ARCH_NAMES).find(([, v]) => v.type === base.model_type);
-    if (!archEntry) throw new Error(`${options.from}: not a synthetic Llama/Mistral/Qwen2 model`);
+    if (!archEntry) throw new Error(`${options.from}: not a synthetic Llama/Mistral/Qwen2/Qwen3 model`);
     const isReward = base.architectures?.[0]?.endsWith("ForSequenceClassification") ?? false;
     const theta0 = new Map<string, { values: Float64Array; shape: number[] }>();
     for (const name of weights.names()) {
@@ -155,6 +164,7 @@ export async function deriveTinyModel(options: DeriveOptions): Promise<TinyModel
         layers: base.num_hidden_layers,
         heads: base.num_attention_heads,
         kvHeads: base.num_key_value_heads,
+        headDim: base.head_dim,
         tieEmbeddings: base.tie_word_embeddings,
         ropeTheta: options.ropeTheta ?? base.rope_theta,
         ropeScaling: options.ropeScaling ?? base.rope_scaling,
@@ -205,10 +215,11 @@ async function writeModelFolder(
     layers: options.layers ?? 2,
     heads,
     kvHeads: options.kvHeads ?? heads,
-    headDim: hidden / heads,
+    headDim: options.headDim ?? hidden / heads,
     vocab,
     tie: options.tieEmbeddings ?? false,
     qkvBias: arch === "qwen2",
+    qkNorm: arch === "qwen3",
   };
   if (!Number.isInteger(shape.headDim)) throw new Error(`hiddenSize ${hidden} is not divisible by heads ${heads}`);
   const dtype = options.dtype ?? "F32";
@@ -237,7 +248,8 @@ async function writeModelFolder(
     pad_token_id: tok.padId,
     initializer_range: options.initStd ?? 0.02,
     ...(arch === "mistral" ? { sliding_window: options.slidingWindow ?? 4096 } : {}),
-    ...(arch === "qwen2" ? { sliding_window: options.slidingWindow ?? 4096, use_sliding_window: false } : {}),
+    ...(arch === "qwen2" || arch === "qwen3" ? { sliding_window: options.slidingWindow ?? 4096, use_sliding_window: false } : {}),
+    ...(arch === "qwen3" ? { attention_bias: false } : {}),
     ...(head === "reward" ? { num_labels: 1, id2label: { "0": "LABEL_0" }, label2id: { LABEL_0: 0 } } : {}),
   };
   const layout = tensorLayout(shape);

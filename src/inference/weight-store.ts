@@ -1,0 +1,181 @@
+/**
+ * The float32 weights a built graph takes as inputs (graph.ts `WeightSlot`), one
+ * Float32Array per slot, filled from safetensors files in bounded chunks:
+ *
+ * - plain:  w = θ (decoded exactly from F32 / BF16 / F16; F64 rounded once);
+ * - α pair: w = θ1 + α(θ1 − θ0), each value computed in double precision from θ1's and θ0's
+ *   stored values and rounded once to float32 — src/expo/kernel.ts's definition with a float32
+ *   output. Vocabulary rows θ1 appended beyond θ0's are θ1's (Δ = 0 there), as src/expo does.
+ *
+ * `fill` rewrites the same arrays in place, so the session that was created over them serves
+ * the new α at once (onnxruntime-node passes CPU inputs to the kernels without copying). Tensors keep their stored layout: no transposing.
+ * Nothing that grows with the model is allocated besides the arrays: bytes are read a few
+ * MiB at a time (the next chunk is read while the current one is converted).
+ */
+import type { ModelWeights, WeightLocation } from "../checkpoint/weights.js";
+import { decodeFloatsInto } from "../safetensors/codec.js";
+import type { ByteSource } from "../safetensors/byte-source.js";
+import type { FloatDtype } from "../safetensors/dtype.js";
+import { UserError } from "../util/errors.js";
+import type { WeightSlot } from "./graph.js";
+
+const DTYPE_BYTES: Record<string, number> = { F32: 4, BF16: 2, F16: 2, F64: 8 };
+/** Target bytes of θ1 read per chunk. */
+const CHUNK_BYTES = 4 * 1024 * 1024;
+
+export interface AlphaPair {
+  /** θ0, the SFT checkpoint (same architecture and tensor names as θ1). */
+  theta0: ModelWeights;
+  alpha: number;
+}
+
+export class WeightStore {
+  private constructor(
+    readonly slots: WeightSlot[],
+    /** By slot input name. */
+    readonly arrays: Map<string, Float32Array>,
+  ) {}
+
+  static allocate(slots: WeightSlot[]): WeightStore {
+    const arrays = new Map<string, Float32Array>();
+    for (const s of slots) arrays.set(s.input, new Float32Array(s.dims.reduce((a, b) => a * b, 1)));
+    return new WeightStore(slots, arrays);
+  }
+
+  /** Bytes held (float32). */
+  get bytes(): number {
+    let n = 0;
+    for (const a of this.arrays.values()) n += a.byteLength;
+    return n;
+  }
+
+  /** Checks, before anything is read, that θ0 can pair with θ1 for every slot. */
+  static checkPair(slots: WeightSlot[], theta1: ModelWeights, theta0: ModelWeights): void {
+    for (const slot of slots) {
+      if (!theta0.has(slot.tensor)) throw new UserError(`${theta0.name}: no tensor "${slot.tensor}" (θ1 ${theta1.name} has it); cannot extrapolate in place`);
+      const s1 = theta1.get(slot.tensor).info.shape;
+      const s0 = theta0.get(slot.tensor).info.shape;
+      if (DTYPE_BYTES[theta0.get(slot.tensor).info.dtype] === undefined) {
+        throw new UserError(`${theta0.name}: tensor "${slot.tensor}" is ${theta0.get(slot.tensor).info.dtype}, not a float tensor`);
+      }
+      const sameTail = s0.length === s1.length && s0.slice(1).every((d, i) => d === s1[i + 1]);
+      const grown = slot.tensor.endsWith("embed_tokens.weight") || slot.tensor === "lm_head.weight";
+      if (!sameTail || s0[0] > s1[0] || (s0[0] !== s1[0] && !grown)) {
+        throw new UserError(`"${slot.tensor}": θ0 ${theta0.name} has shape [${s0.join(", ")}], θ1 ${theta1.name} has [${s1.join(", ")}]`);
+      }
+    }
+  }
+
+  /** Fills every array from θ1 alone, or θ1 + α(θ1 − θ0). */
+  async fill(theta1: ModelWeights, pair?: AlphaPair): Promise<void> {
+    if (pair) {
+      if (!Number.isFinite(pair.alpha)) throw new UserError(`alpha must be a finite number, got ${pair.alpha}`);
+      WeightStore.checkPair(this.slots, theta1, pair.theta0);
+    }
+    const scratch = new Scratch();
+    for (const slot of this.slots) {
+      await fillSlot(this.arrays.get(slot.input)!, slot, theta1.get(slot.tensor), pair ? { loc: pair.theta0.get(slot.tensor), alpha: pair.alpha } : null, scratch);
+    }
+  }
+}
+
+interface ChunkRead {
+  rows: number;
+  theta1: Uint8Array;
+  theta0: Uint8Array | null;
+}
+
+/** Reusable read buffers (grown on demand), shared by the slots of one fill. */
+class Scratch {
+  private readonly buffers: Uint8Array[] = [];
+  private decoded = new Float32Array(0);
+  bytes(i: number, n: number): Uint8Array {
+    if (!this.buffers[i] || this.buffers[i].byteLength < n) this.buffers[i] = new Uint8Array(n);
+    return this.buffers[i];
+  }
+  /** θ0's decoded chunk. */
+  floats(n: number): Float32Array {
+    if (this.decoded.length < n) this.decoded = new Float32Array(n);
+    return this.decoded.subarray(0, n);
+  }
+}
+
+/** Bytes [begin, begin + length) of a tensor's data, into `buffer` when the source can fill one. */
+async function readRange(loc: WeightLocation, name: string, begin: number, length: number, buffer: Uint8Array): Promise<Uint8Array> {
+  const source = loc.file.source as ByteSource & { readInto?: (target: Uint8Array, offset: number) => Promise<Uint8Array> };
+  if (!source.readInto) return loc.file.readTensorRange(name, begin, begin + length);
+  return source.readInto(buffer.subarray(0, length), loc.file.header.dataStart + loc.info.dataOffsets[0] + begin);
+}
+
+async function fillSlot(
+  dst: Float32Array,
+  slot: WeightSlot,
+  loc1: WeightLocation,
+  pair: { loc: WeightLocation; alpha: number } | null,
+  scratch: Scratch,
+): Promise<void> {
+  const shape = loc1.info.shape;
+  const rows = shape[0] ?? 1;
+  const cols = shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1;
+  const dtype1 = loc1.info.dtype as FloatDtype;
+  const size1 = DTYPE_BYTES[dtype1];
+  const rows0 = pair ? (pair.loc.info.shape[0] ?? 1) : 0;
+  const dtype0 = pair ? (pair.loc.info.dtype as FloatDtype) : null;
+  const size0 = dtype0 ? DTYPE_BYTES[dtype0] : 0;
+  const chunkRows = Math.max(1, Math.floor(CHUNK_BYTES / (cols * size1)));
+  const a0 = pair ? scratch.floats(Math.min(rows, chunkRows) * cols) : null;
+
+  // Two buffers per file, used in turn: one being converted, one being read into.
+  // (A fresh 4 MiB buffer per read costs more than the read: 0.4 GB/s against 10 GB/s.)
+  const buffers1 = [scratch.bytes(0, chunkRows * cols * size1), scratch.bytes(1, chunkRows * cols * size1)];
+  const buffers0 = pair ? [scratch.bytes(2, chunkRows * cols * size0), scratch.bytes(3, chunkRows * cols * size0)] : [];
+  let turn = 0;
+  const read = async (r0: number): Promise<ChunkRead> => {
+    const n = Math.min(chunkRows, rows - r0);
+    const n0 = pair ? Math.max(0, Math.min(n, rows0 - r0)) : 0;
+    const t = turn++ % 2;
+    const [theta1, theta0] = await Promise.all([
+      readRange(loc1, slot.tensor, r0 * cols * size1, n * cols * size1, buffers1[t]),
+      n0 > 0 ? readRange(pair!.loc, slot.tensor, r0 * cols * size0, n0 * cols * size0, buffers0[t]) : Promise.resolve(null),
+    ]);
+    return { rows: n, theta1, theta0 };
+  };
+
+  let next: Promise<ChunkRead> | null = read(0);
+  for (let r0 = 0; r0 < rows; ) {
+    const chunk: ChunkRead = await next!;
+    const r1 = r0 + chunk.rows;
+    next = r1 < rows ? read(r1) : null; // read ahead while this chunk is converted
+    // Decoded straight into its place in the weight; θ0's rows (all, unless θ1 grew the vocabulary) combined there.
+    const out = dst.subarray(r0 * cols, r1 * cols);
+    decodeInto(dtype1, chunk.theta1, out);
+    if (chunk.theta0 && a0) {
+      decodeInto(dtype0!, chunk.theta0, a0);
+      combine(out, a0, pair!.alpha, chunk.theta0.byteLength / size0);
+    }
+    r0 = r1;
+  }
+}
+
+/** θ1 + α(θ1 − θ0) in double precision, rounded once to float32 on the store into `a1` (θ1). */
+function combine(a1: Float32Array, a0: Float32Array, alpha: number, m: number): void {
+  for (let i = 0; i < m; i++) a1[i] = a1[i] + alpha * (a1[i] - a0[i]);
+}
+
+function aligned16(bytes: Uint8Array): Uint16Array {
+  const b = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
+  return new Uint16Array(b.buffer, b.byteOffset, b.byteLength >> 1);
+}
+
+/** Exact decode to float32 (F64 rounded once); monomorphic fast paths for BF16 and F32. */
+function decodeInto(dtype: FloatDtype, bytes: Uint8Array, out: Float32Array): void {
+  if (dtype === "BF16") {
+    const src = aligned16(bytes);
+    const bits = new Uint32Array(out.buffer, out.byteOffset, src.length);
+    for (let i = 0; i < src.length; i++) bits[i] = src[i] << 16;
+  } else if (dtype === "F32") {
+    out.set(new Float32Array(bytes.byteOffset % 4 === 0 ? bytes.buffer : bytes.slice().buffer, bytes.byteOffset % 4 === 0 ? bytes.byteOffset : 0, bytes.byteLength >> 2));
+  } else {
+    decodeFloatsInto(dtype, bytes, out);
+  }
+}
