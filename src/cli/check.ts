@@ -25,8 +25,9 @@ with every reason.
 A and B are local model folders or Hub ids owner/name[@revision] (an existing folder wins).
 
 Options:
-  --sft A                   θ0, the SFT checkpoint
-  --aligned B               θ1, the model aligned from θ0
+  --sft A                   θ0, the SFT checkpoint (for a PEFT LoRA adapter θ1, default: the
+                            base model the adapter names)
+  --aligned B               θ1, the model aligned from θ0, or a PEFT LoRA adapter on θ0
   --sft-id OWNER/NAME       θ0's Hub id when --sft is a folder (to compare θ1's card)
   --aligned-id OWNER/NAME   θ1's Hub id when --aligned is a folder
   --json                    print the verdict as JSON (schema expo-bot/verdict@1)
@@ -62,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (!values.sft || !values.aligned) throw new UserError(`--sft and --aligned are both required\n\n${HELP}`);
+  if (!values.aligned) throw new UserError(`--aligned is required\n\n${HELP}`);
   const v = values as Record<string, string | boolean | undefined>;
   let overrides: Partial<Record<keyof Thresholds, unknown>> = {};
   if (typeof v.thresholds === "string") {
@@ -82,7 +83,7 @@ export async function run(argv: string[]): Promise<number> {
   let verdict;
   try {
     verdict = await checkPair({
-      sft: values.sft,
+      sft: values.sft || undefined,
       aligned: values.aligned,
       sftId: values["sft-id"],
       alignedId: values["aligned-id"],

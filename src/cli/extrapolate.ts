@@ -14,7 +14,8 @@ export const USAGE = `Usage: expo-bot extrapolate --sft DIR --aligned DIR --alph
 
 Writes θ2 = θ1 + α·(θ1 − θ0) as a complete model folder, streaming tensor by tensor.
   --sft DIR             θ0: the SFT model folder (safetensors)
-  --aligned DIR         θ1: the DPO/RLHF model trained from θ0; config, tokenizer, chat
+  --aligned DIR         θ1: the DPO/RLHF model trained from θ0 (or a PEFT LoRA adapter
+                        on θ0); config, tokenizer, chat
                         template and licence files of the output come from here
   --alpha A             α > 0 extrapolates (ExPO); −1 ≤ α < 0 interpolates towards θ0
                         (write negative values as --alpha=-0.5)
@@ -27,6 +28,9 @@ Writes θ2 = θ1 + α·(θ1 − θ0) as a complete model folder, streaming tenso
   --overwrite           replace --out if it exists
   --allow-nonfinite     write the output even if inputs hold NaN/Inf or results overflow
   --threads N           worker threads (default: 2 for big models, 0 = this thread)
+  --merge               θ1 is a LoRA adapter: write the merged full model instead of the
+                        scaled adapter (an adapter θ1 otherwise gives an adapter θ2:
+                        the same lora_A/lora_B, lora_alpha × (1 + α); docs/extrapolation.md)
   --json                print the report as JSON on stdout
   --quiet               no progress output`;
 
@@ -46,6 +50,7 @@ export async function run(argv: string[]): Promise<number> {
       overwrite: { type: "boolean" },
       "allow-nonfinite": { type: "boolean" },
       threads: { type: "string" },
+      merge: { type: "boolean" },
       json: { type: "boolean" },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -76,6 +81,7 @@ export async function run(argv: string[]): Promise<number> {
     overwrite: values.overwrite,
     allowNonFinite: values["allow-nonfinite"],
     threads,
+    merge: values.merge,
     onProgress: values.quiet
       ? undefined
       : (p) => {
@@ -105,6 +111,10 @@ export function summary(r: ExtrapolationReport): string {
     `α = ${r.alpha}${r.rules.map((x) => `; '${x.rule}' → ${x.tensors} tensor(s)`).join("")}`,
     `read ${formatBytes(r.bytesRead)}, wrote ${formatBytes(r.bytesWritten)} in ${r.seconds.toFixed(2)} s (${(r.bytesRead / 1e9 / Math.max(r.seconds, 1e-9)).toFixed(2)} GB/s of input), peak RSS ${formatBytes(r.peakRssBytes)}, ${r.threads || "no"} worker thread(s)`,
   ];
+  if (r.adapter) {
+    const a = r.adapter;
+    lines.push(`LoRA adapter: r = ${a.r}${a.useRslora ? " (rsLoRA)" : ""}, ${a.modules} module(s), s = ${a.scale.min === a.scale.max ? a.scale.min : `${a.scale.min}–${a.scale.max}`}, update × ${a.factor}${a.output === "adapter" ? `: lora_alpha ${a.loraAlpha.theta1} → ${a.loraAlpha.output}` : ", merged into θ0"}${a.fullTensors ? `; ${a.fullTensors} full tensor(s) extrapolated` : ""}`);
+  }
   if (r.relativeDelta) {
     lines.push(`relative Δ norm ‖θ1−θ0‖/‖θ0‖ per tensor: min ${r.relativeDelta.min.toExponential(3)}, median ${r.relativeDelta.median.toExponential(3)}, max ${r.relativeDelta.max.toExponential(3)} (${r.relativeDelta.maxTensor})`);
   }
