@@ -8,8 +8,15 @@
  * asks the running server to load the new folder in place (e.g. SGLang's
  * POST /update_weights_from_disk {"model_path": "{model}"}) instead of restarting it.
  * Without either, the endpoint must already serve the one model asked for.
+ *
+ * LoRA adapters (`lora`): the server holds θ0 once (launched with {model} = θ0's folder, or
+ * already running with --enable-lora) and each α is a scaled adapter folder, loaded at
+ * runtime by name (vLLM: POST /v1/load_lora_adapter with VLLM_ALLOW_RUNTIME_LORA_UPDATING=True;
+ * SGLang: POST /load_lora_adapter) and asked for in the request's `model` field, so the
+ * server never restarts between α.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { UserError } from "../util/errors.js";
 import type { GenerateOptions, Generation, Generator, ModelRef, Sampling } from "./types.js";
@@ -29,6 +36,13 @@ export interface ReloadOptions {
   path: string;
   /** JSON body; any string "{model}" in it becomes the folder. */
   body: Record<string, unknown>;
+}
+
+export interface LoraServingOptions {
+  /** θ0's folder: the one model the server loads (`{model}` of the launch command). */
+  baseDir: string;
+  /** The runtime load endpoint: "/v1/load_lora_adapter" (vLLM) or "/load_lora_adapter" (SGLang). */
+  loadPath: string;
 }
 
 export interface OpenAIGeneratorOptions {
@@ -51,6 +65,7 @@ export interface OpenAIGeneratorOptions {
   sendTopK?: boolean;
   launch?: LaunchOptions;
   reload?: ReloadOptions;
+  lora?: LoraServingOptions;
   fetch?: typeof fetch;
   /** Log lines (server start/stop, retries). */
   log?: (line: string) => void;
@@ -64,6 +79,12 @@ class HttpError extends Error {
   }
 }
 
+/** A served adapter name from its folder: the folder name (alpha-0.5, …) plus a short hash of the path, so two runs never collide. */
+export function loraName(dir: string): string {
+  const base = dir.replace(/\/+$/, "").split("/").pop()!.replace(/[^\w.-]/g, "_").slice(0, 40);
+  return `expo-${base}-${createHash("sha256").update(dir).digest("hex").slice(0, 8)}`;
+}
+
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
@@ -75,6 +96,8 @@ export class OpenAIGenerator implements Generator {
   retried = 0;
   starts = 0;
   reloads = 0;
+  /** LoRA adapters loaded into the running server (lora mode), by folder. */
+  readonly adapters = new Map<string, string>();
   private current: string | undefined;
   private servedName: string | undefined;
   private child: ChildProcess | undefined;
@@ -117,6 +140,7 @@ export class OpenAIGenerator implements Generator {
   /** Makes the server serve `dir`: start, reload in place, or restart. */
   private async use(dir: string, signal?: AbortSignal): Promise<void> {
     if (this.current === dir) return;
+    if (this.options.lora) return this.useAdapter(dir, this.options.lora, signal);
     const { launch, reload } = this.options;
     // With a reload endpoint and an external server, reload on first use too: the server may
     // hold any model (e.g. θ1 while a resumed run starts at another α).
@@ -135,6 +159,23 @@ export class OpenAIGenerator implements Generator {
     }
     this.current = dir;
     this.servedName = this.options.model ?? (await this.firstModelId(signal));
+  }
+
+  /** Lora mode: start the θ0 server once, load each α's adapter once, then ask for it by name. */
+  private async useAdapter(dir: string, lora: LoraServingOptions, signal?: AbortSignal): Promise<void> {
+    if (this.options.launch && !this.child) {
+      await this.startServer(lora.baseDir, this.options.launch, signal);
+      this.adapters.clear();
+    }
+    let name = this.adapters.get(dir);
+    if (!name) {
+      name = loraName(dir);
+      await this.request(lora.loadPath, { lora_name: name, lora_path: dir }, signal, this.options.launch?.readyTimeoutMs ?? 600_000, true);
+      this.adapters.set(dir, name);
+      this.options.log?.(`loaded LoRA adapter ${name} from ${dir} (${lora.loadPath})`);
+    }
+    this.current = dir;
+    this.servedName = name;
   }
 
   private async firstModelId(signal?: AbortSignal): Promise<string> {
@@ -241,7 +282,7 @@ export class OpenAIGenerator implements Generator {
   }
 
   /** POST with retries, backoff and a timeout per try. */
-  private async request(path: string, body: unknown, signal?: AbortSignal, timeoutMs = this.options.timeoutMs ?? 300_000): Promise<unknown> {
+  private async request(path: string, body: unknown, signal?: AbortSignal, timeoutMs = this.options.timeoutMs ?? 300_000, plainText = false): Promise<unknown> {
     const retries = this.options.retries ?? 4;
     const baseDelay = this.options.retryBaseMs ?? 500;
     let lastError: unknown;
@@ -270,7 +311,8 @@ export class OpenAIGenerator implements Generator {
           lastError = err;
           continue;
         }
-        return JSON.parse(text);
+        // vLLM's /v1/load_lora_adapter answers plain text.
+        return plainText ? text : JSON.parse(text);
       } catch (err) {
         if (signal?.aborted) throw err;
         if (err instanceof HttpError && !RETRYABLE.has(err.status)) throw err;
