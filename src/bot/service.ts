@@ -216,6 +216,8 @@ export class ExpoService {
     let params: number | null;
     try {
       params = await this.deps.hub.parameterCount(r.theta1, r.theta1Sha);
+      // A LoRA adapter θ1 has no full weights: the job loads θ0, so θ0's size is the one to limit.
+      if (params === null && r.theta0 && r.theta0Sha && (await this.deps.hub.isAdapter?.(r.theta1, r.theta1Sha))) params = await this.deps.hub.parameterCount(r.theta0, r.theta0Sha);
     } catch (err) {
       // Transient: stay `received`; the periodic reconciliation tries again.
       if (!isPermanentHubError(err)) throw err;
