@@ -43,6 +43,8 @@ export interface TinyAdapterOptions {
   card?: Record<string, unknown>;
   /** Copy the base folder's tokenizer files (TRL saves the tokenizer beside the adapter). */
   withTokenizer?: boolean;
+  /** Hand-set factors for a module (the demo's); null keeps the random ones. A is [rank, in], B [out, rank], row-major. */
+  factors?: (module: string, shape: { out: number; in: number; rank: number; scale: number }) => { a: Float64Array; b: Float64Array } | null;
 }
 
 export interface TinyAdapter {
@@ -83,9 +85,10 @@ export async function writeTinyAdapter(options: TinyAdapterOptions): Promise<Tin
         const alpha = patternFor(alphaPattern, module) ?? loraAlpha;
         const s = options.useRslora ? alpha / Math.sqrt(rank) : alpha / rank;
         // A ~ N(0, 1/in) as PEFT's kaiming init roughly gives; B sized so s·B·A ≈ rel·rms per element.
-        const a = Float64Array.from({ length: rank * inF }, () => normal() / Math.sqrt(inF));
+        const given = options.factors?.(module, { out, in: inF, rank, scale: s }) ?? null;
+        const a = given?.a ?? Float64Array.from({ length: rank * inF }, () => normal() / Math.sqrt(inF));
         const bStd = (rel * rms) / (s * Math.sqrt(rank / inF) || 1);
-        const b = Float64Array.from({ length: out * rank }, () => bStd * normal());
+        const b = given?.b ?? Float64Array.from({ length: out * rank }, () => bStd * normal());
         tensors.push({ name: `${PEFT_KEY_PREFIX}${module}.lora_A.weight`, dtype, shape: [rank, inF], data: encodeFloats(dtype, a) });
         tensors.push({ name: `${PEFT_KEY_PREFIX}${module}.lora_B.weight`, dtype, shape: [out, rank], data: encodeFloats(dtype, b) });
         if (options.useDora) {
