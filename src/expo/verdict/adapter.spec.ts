@@ -25,6 +25,7 @@ beforeAll(async () => {
   await writeTinyAdapter({ base: sft, dir: join(root, "lora"), baseModelName: "org/sft", r: 4, loraAlpha: 8, relativeUpdate: 0.02 });
   await writeTinyAdapter({ base: sft, dir: join(root, "dora"), baseModelName: "org/sft", useDora: true });
   await writeTinyAdapter({ base: join(root, "other"), dir: join(root, "wrong"), baseModelName: "org/other" });
+  await writeTinyAdapter({ base: sft, dir: join(root, "untrained"), baseModelName: "org/sft", factors: (_m, { out, in: inF, rank }) => ({ a: new Float64Array(rank * inF).fill(0.1), b: new Float64Array(out * rank) }) });
   hub = await startLocalHub({ lfsThreshold: 1024 });
   hub.admin.addToken(TOKEN, "expo-bot");
   hub.admin.createRepo("org/sft", { files: await folderFiles(sft) });
@@ -62,6 +63,12 @@ describe("check: a LoRA adapter as θ1", () => {
     expect(r.message).toMatch(/use_dora is true: DoRA rescales every column/);
     expect(v.usage.aligned.headers.bytes + v.usage.aligned.samples.bytes).toBe(0);
     expect(v.tensors).toEqual([]);
+  });
+
+  it("refuses an untrained adapter (B = 0): there is no update to extrapolate", async () => {
+    const v = await checkPair({ sft, aligned: join(root, "untrained") });
+    expect(v.verdict).toBe("refuse");
+    expect(v.reasons.find((x) => x.level === "refuse")?.code).toBe("weights-identical");
   });
 
   it("refuses an adapter made for another base, naming the mismatched modules", async () => {
