@@ -17,6 +17,7 @@
  * trained biases, `lora_bias`, trainable tokens, `target_parameters`, and PEFT methods other
  * than LoRA.
  */
+import { parseJsonObject } from "./config.js";
 import { ModelWeights, type WeightFileAccess } from "./weights.js";
 import { openSafetensors } from "../safetensors/reader.js";
 import { isFloatDtype } from "../safetensors/dtype.js";
@@ -107,14 +108,7 @@ export function adapterConfigProblems(raw: Record<string, unknown>): string[] {
 
 /** Parses adapter_config.json; refuses, with every reason, anything that is not a plain LoRA. */
 export function parseAdapterConfig(text: string, source: string): LoraConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new UserError(`${source}: not valid JSON (${(err as Error).message})`);
-  }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new UserError(`${source}: not a JSON object`);
-  const r = raw as Record<string, unknown>;
+  const r = parseJsonObject(text, source);
   const problems = adapterConfigProblems(r);
   if (problems.length) throw new UserError(`${source}: this adapter cannot be extrapolated:\n  - ${problems.join("\n  - ")}`, { exitCode: 3 });
   const target = r.target_modules;

@@ -120,6 +120,27 @@ function summary(side: Side): ModelSummary {
   };
 }
 
+/** The Verdict from its parts: reasons sorted, the verdict they give, bytes and requests of both sides. */
+function assembleVerdict(p: { s0: ModelSource; s1: ModelSource; sft: ModelSummary; aligned: ModelSummary; reasons: Reason[]; lineage: Verdict["lineage"]; tensors: TensorStat[]; overall: Verdict["overall"]; thresholds: Thresholds; started: number }): Verdict {
+  const u0 = p.s0.counter.summary(p.sft.dataBytes, p.s0.http());
+  const u1 = p.s1.counter.summary(p.aligned.dataBytes, p.s1.http());
+  const totalData = p.sft.dataBytes + p.aligned.dataBytes;
+  const sorted = sortReasons(p.reasons);
+  return {
+    schema: "expo-bot/verdict@1",
+    verdict: verdictOf(sorted),
+    sft: p.sft,
+    aligned: p.aligned,
+    reasons: sorted,
+    lineage: p.lineage,
+    tensors: p.tensors,
+    overall: p.overall,
+    usage: { bytes: u0.bytes + u1.bytes, requests: u0.requests + u1.requests, sft: u0, aligned: u1, fraction: totalData > 0 ? (u0.bytes + u1.bytes) / totalData : 0 },
+    thresholds: p.thresholds,
+    durationMs: Date.now() - p.started,
+  };
+}
+
 export async function checkPair(options: CheckPairOptions): Promise<Verdict> {
   const started = Date.now();
   const thresholds = resolveThresholds(options.thresholds ?? {});
@@ -169,25 +190,7 @@ export async function checkPair(options: CheckPairOptions): Promise<Verdict> {
       }
     }
 
-    const sft = summary(side0);
-    const aligned = summary(side1);
-    const u0 = s0.counter.summary(sft.dataBytes, s0.http());
-    const u1 = s1.counter.summary(aligned.dataBytes, s1.http());
-    const totalData = sft.dataBytes + aligned.dataBytes;
-    const sorted = sortReasons(reasons);
-    return {
-      schema: "expo-bot/verdict@1",
-      verdict: verdictOf(sorted),
-      sft,
-      aligned,
-      reasons: sorted,
-      lineage,
-      tensors,
-      overall,
-      usage: { bytes: u0.bytes + u1.bytes, requests: u0.requests + u1.requests, sft: u0, aligned: u1, fraction: totalData > 0 ? (u0.bytes + u1.bytes) / totalData : 0 },
-      thresholds,
-      durationMs: Date.now() - started,
-    };
+    return assembleVerdict({ s0, s1, sft: summary(side0), aligned: summary(side1), reasons, lineage, tensors, overall, thresholds, started });
   } finally {
     await Promise.all([side0?.weights?.close(), side1?.weights?.close()]);
   }
@@ -214,25 +217,10 @@ async function checkAdapterPair(options: Omit<CheckPairOptions, "thresholds"> & 
     const sft = summary(side0);
     const w1 = adapter?.weights;
     const aligned: ModelSummary = { ref: s1.ref, kind: s1.kind, id: s1.id, revision: s1.revision, sha: s1.sha, shards: w1 ? 1 : 0, tensors: w1?.tensors.size ?? 0, parameters: w1?.parameterCount() ?? 0, dataBytes: w1?.totalBytes() ?? 0 };
-    const u0 = s0.counter.summary(sft.dataBytes, s0.http());
-    const u1 = s1.counter.summary(aligned.dataBytes, s1.http());
     const status = !result.summary.baseModel || !s0.id ? "unknown" : sameRepoId(result.summary.baseModel, s0.id) ? "confirmed" : "mismatch";
-    const sorted = sortReasons(reasons);
-    const totalData = sft.dataBytes + aligned.dataBytes;
-    return {
-      schema: "expo-bot/verdict@1",
-      verdict: verdictOf(sorted),
-      sft,
-      aligned,
-      reasons: sorted,
-      lineage: { status, via: status === "unknown" ? null : "base_model", named: result.summary.baseModel ? [result.summary.baseModel] : [] },
-      tensors: result.tensors,
-      overall: aggregate(result.tensors),
-      usage: { bytes: u0.bytes + u1.bytes, requests: u0.requests + u1.requests, sft: u0, aligned: u1, fraction: totalData > 0 ? (u0.bytes + u1.bytes) / totalData : 0 },
-      thresholds: options.thresholds,
-      durationMs: Date.now() - started,
-      adapter: result.summary,
-    };
+    const lineage: Verdict["lineage"] = { status, via: status === "unknown" ? null : "base_model", named: result.summary.baseModel ? [result.summary.baseModel] : [] };
+    const verdict = assembleVerdict({ s0, s1, sft, aligned, reasons, lineage, tensors: result.tensors, overall: aggregate(result.tensors), thresholds: options.thresholds, started });
+    return { ...verdict, adapter: result.summary };
   } finally {
     await Promise.all([side0.weights?.close(), adapter?.weights.close()]);
   }
