@@ -154,6 +154,19 @@ describe("extrapolating a LoRA adapter", () => {
     expect(Buffer.compare(Buffer.from(hs.bytes), Buffer.from(h2.bytes))).toBe(0);
   });
 
+  it("--merge shards like a full model: the same tensors, split by --shard-size, with an index", async () => {
+    const dir = join(root, "shard-src");
+    await writeTinyAdapter({ base, dir });
+    const one = join(root, "merged-one"), many = join(root, "merged-many");
+    await extrapolate({ sft: base, aligned: dir, alpha: 0.4, out: one, merge: true });
+    const report = await extrapolate({ sft: base, aligned: dir, alpha: 0.4, out: many, merge: true, shardSize: 20_000 });
+    expect(report.files).toContain("model.safetensors.index.json");
+    expect(report.files.filter((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f)).length).toBeGreaterThan(1);
+    const a = await tensors(one, "model"), b = await tensors(many, "model");
+    expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+    for (const [n, t] of a) expect(Buffer.compare(Buffer.from(b.get(n)!.bytes), Buffer.from(t.bytes)), n).toBe(0);
+  });
+
   it("refuses a DoRA adapter before any work, naming the reason, and writes nothing", async () => {
     const dir = join(root, "dora");
     await writeTinyAdapter({ base, dir, useDora: true });

@@ -241,7 +241,7 @@ async function writeMerged(p: { tmp: string; plan: AdapterPlan; theta0: ModelWei
   const outDtype = (name: string, h: TensorHeader): string => full.get(name)?.action.dtype ?? (p.dtype && isFloatDtype(h.dtype) ? p.dtype : h.dtype);
   // θ0's tensors in θ0's order; a full tensor takes θ1's shape (a grown vocabulary).
   const specs: TensorSpec[] = [...p.headers0].map(([name, h]) => ({ name, dtype: outDtype(name, h) as TensorSpec["dtype"], shape: full.get(name)?.action.shape ?? [...h.shape] }));
-  const shards = assignShards(specs as unknown as TensorAction[], p.shardSize);
+  const shards = assignShards(specs, p.shardSize);
   const specByName = new Map(specs.map((s) => [s.name, s]));
   const ws = new ChunkWorkspace(p.chunkElements);
   let bytesRead = 0;
