@@ -56,15 +56,24 @@ export async function loraFactors(adapter: ModelWeights, m: Pick<AdapterModulePl
   return { a: await read(m.a), b: await read(m.b) };
 }
 
-/** Rows [row0, row1) of Σ_k B[i,k]·A[k,j] (k ascending) into `out` (length (row1 − row0)·in). */
+/**
+ * Rows [row0, row1) of Σ_k B[i,k]·A[k,j] into `out` (length (row1 − row0)·in). Each element
+ * is one float64 sum over k ascending, starting from 0 (the order of the naive triple loop, so
+ * the bits are the reference's); four k per pass over the row, which keeps that order.
+ */
 export function loraRows(a: Float64Array, b: Float64Array, rank: number, inF: number, row0: number, row1: number, out: Float64Array): void {
-  out.fill(0, 0, (row1 - row0) * inF);
   for (let i = row0; i < row1; i++) {
     const o = (i - row0) * inF;
-    for (let k = 0; k < rank; k++) {
-      const bik = b[i * rank + k];
-      const ak = k * inF;
-      for (let j = 0; j < inF; j++) out[o + j] += bik * a[ak + j];
+    out.fill(0, o, o + inF);
+    let k = 0;
+    for (; k + 4 <= rank; k += 4) {
+      const b0 = b[i * rank + k], b1 = b[i * rank + k + 1], b2 = b[i * rank + k + 2], b3 = b[i * rank + k + 3];
+      const a0 = k * inF, a1 = a0 + inF, a2 = a1 + inF, a3 = a2 + inF;
+      for (let j = 0; j < inF; j++) out[o + j] = out[o + j] + b0 * a[a0 + j] + b1 * a[a1 + j] + b2 * a[a2 + j] + b3 * a[a3 + j];
+    }
+    for (; k < rank; k++) {
+      const bk = b[i * rank + k], ak = k * inF;
+      for (let j = 0; j < inF; j++) out[o + j] += bk * a[ak + j];
     }
   }
 }

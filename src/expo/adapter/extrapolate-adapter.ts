@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { openAdapterFrom, scaledAdapterConfig, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, type LoraAdapter } from "../../checkpoint/adapter.js";
 import { copySideFiles, describeSource, PROVENANCE_FILE, toolVersion, writeOutputConfig } from "../../checkpoint/model-folder.js";
 import { localFolderAccess, openModelWeights, type ModelWeights } from "../../checkpoint/weights.js";
-import { isFloatDtype, type FloatDtype } from "../../safetensors/dtype.js";
+import { DTYPE_BYTES, isFloatDtype, type FloatDtype } from "../../safetensors/dtype.js";
 import { formatShardIndex, INDEX_FILE } from "../../safetensors/shard-index.js";
 import { writeSafetensors, type TensorSpec } from "../../safetensors/writer.js";
 import { buildDirectoryAtomic, writeFileAtomic } from "../../util/atomic.js";
@@ -206,22 +206,19 @@ async function writeScaledAdapter(p: { tmp: string; plan: AdapterPlan; theta0: M
     specs.push({ name: key, dtype: full ? full.action.dtype : info.dtype, shape: full ? full.action.shape : info.shape });
   }
   const ws = new ChunkWorkspace(p.chunkElements);
-  let bytesRead = 0;
+  // Input read: every adapter tensor once, plus θ0's rows of each extrapolated full tensor.
+  let bytesRead = adapter.weights.totalBytes();
+  for (const { action } of byKey.values()) if (action.kind === "extrapolate") bytesRead += action.sharedElements * DTYPE_BYTES[action.theta0.dtype];
   const result = await writeSafetensors(
     join(p.tmp, ADAPTER_WEIGHTS_FILE),
     specs,
     async function* (spec) {
       const full = byKey.get(spec.name);
       if (full) {
-        for await (const chunk of fullTensorChunks({ action: full.action, key: spec.name, theta0: p.theta0, adapter: adapter.weights, ws, stats: full.stats, chunkElements: p.chunkElements })) {
-          bytesRead += chunk.byteLength;
-          yield chunk;
-        }
+        yield* fullTensorChunks({ action: full.action, key: spec.name, theta0: p.theta0, adapter: adapter.weights, ws, stats: full.stats, chunkElements: p.chunkElements });
       } else {
         // lora_A / lora_B: θ1's bytes, untouched.
-        const bytes = await adapter.weights.readBytes(spec.name);
-        bytesRead += bytes.byteLength;
-        yield bytes;
+        yield await adapter.weights.readBytes(spec.name);
       }
     },
     { metadata: { format: "pt" } },
@@ -244,7 +241,8 @@ async function writeMerged(p: { tmp: string; plan: AdapterPlan; theta0: ModelWei
   const shards = assignShards(specs, p.shardSize);
   const specByName = new Map(specs.map((s) => [s.name, s]));
   const ws = new ChunkWorkspace(p.chunkElements);
-  let bytesRead = 0;
+  // Input read: θ0 once, the adapter once.
+  const bytesRead = theta0.totalBytes() + adapter.weights.totalBytes();
   let bytesWritten = 0;
   for (const shard of shards) {
     const result = await writeSafetensors(
@@ -258,10 +256,7 @@ async function writeMerged(p: { tmp: string; plan: AdapterPlan; theta0: ModelWei
           : f
             ? fullTensorChunks({ action: f.action, key: plan.fullKeys.get(spec.name)!, theta0, adapter: adapter.weights, ws, stats: f.stats, chunkElements: p.chunkElements })
             : convertedChunks({ weights: theta0, name: spec.name, outDtype: spec.dtype, ws, chunkElements: p.chunkElements });
-        for await (const chunk of source) {
-          bytesRead += chunk.byteLength;
-          yield chunk;
-        }
+        yield* source;
       },
       { metadata: { format: "pt" } },
     );
