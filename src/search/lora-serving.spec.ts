@@ -5,11 +5,11 @@
  * what it was asked.
  */
 import { createServer, type Server } from "node:http";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { extrapolate } from "../expo/extrapolate.js";
 import { writeTinyAdapter } from "../synthetic/tiny-adapter.js";
 import { writeTinyModel } from "../synthetic/tiny-model.js";
@@ -22,6 +22,8 @@ let server: Server;
 let base: string;
 const loads: { lora_name: string; lora_path: string }[] = [];
 const asked: string[] = [];
+/** The stand-in engine answers longer the larger the loaded adapter's lora_alpha; the scorer rewards length. */
+const alphaOf = new Map<string, number>();
 
 beforeAll(async () => {
   await writeTinyModel({ dir: join(root, "sft"), hiddenSize: 32, heads: 4, seed: 2 });
@@ -32,6 +34,7 @@ beforeAll(async () => {
     const b = text ? JSON.parse(text) : {};
     if (req.url === "/v1/load_lora_adapter") {
       loads.push(b);
+      alphaOf.set(b.lora_name, JSON.parse(await readFile(join(b.lora_path, "adapter_config.json"), "utf8")).lora_alpha);
       res.writeHead(200, { "content-type": "text/plain" });
       return res.end(`Success: LoRA adapter '${b.lora_name}' added successfully.`);
     }
@@ -39,7 +42,12 @@ beforeAll(async () => {
       const known = loads.some((l) => l.lora_name === b.model);
       asked.push(b.model);
       res.writeHead(known ? 200 : 404, { "content-type": "application/json" });
-      return res.end(JSON.stringify(known ? { choices: [{ message: { content: `answer from ${b.model}` } }], usage: { completion_tokens: 3 } } : { error: `model ${b.model} not found` }));
+      const words = Math.round(alphaOf.get(b.model) ?? 0) + (b.messages[0].content.length % 3);
+      return res.end(JSON.stringify(known ? { choices: [{ message: { content: `answer from ${b.model}${" word".repeat(words)}` } }], usage: { completion_tokens: 3 + words } } : { error: `model ${b.model} not found` }));
+    }
+    if (req.url === "/score") {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ scores: b.items.map((i: { response: string }) => i.response.split(" ").length) }));
     }
     res.writeHead(404).end();
   });
@@ -59,7 +67,7 @@ describe("α search on an external engine with a LoRA θ1", () => {
     for (const alpha of [0, 0.5, 1, 0.5, 0]) {
       const m = await materializer.materialize(alpha);
       const out = await gen.generate({ alpha, dir: m.dir }, ["hi", "there"], PAPER_SAMPLING);
-      expect(out[0].text).toBe(`answer from ${gen.adapters.get(m.dir)}`);
+      expect(out[0].text.startsWith(`answer from ${gen.adapters.get(m.dir)}`)).toBe(true);
     }
     await gen.close();
     expect(gen.starts).toBe(0);
@@ -70,6 +78,22 @@ describe("α search on an external engine with a LoRA θ1", () => {
     }
     expect(new Set(asked)).toEqual(new Set(loads.map((l) => l.lora_name)));
     expect(materializer.writes).toBe(2);
+  });
+
+  it("expo-bot search with --generator openai on a LoRA θ1 loads one scaled adapter per α into the running server", async () => {
+    const { run } = await import("../cli/search.js");
+    const prompts = join(root, "prompts.jsonl");
+    await writeFile(prompts, Array.from({ length: 12 }, (_, i) => JSON.stringify({ prompt: `question number ${i}${"?".repeat(i)}` })).join("\n") + "\n");
+    loads.length = 0;
+    vi.spyOn(console, "log").mockImplementation(() => undefined);
+    const code = await run(["--sft", join(root, "sft"), "--aligned", join(root, "lora"), "--generator", "openai", "--endpoint", base, "--scorer", "http", "--scorer-endpoint", `${base}/score`, "--prompts", prompts, "--strategy", "grid", "--alphas", "0.5,1", "--sanity-prompts", "4", "--out", join(root, "search"), "--quiet"]);
+    vi.restoreAllMocks();
+    expect(code).toBe(0);
+    const report = JSON.parse(await readFile(join(root, "search", "search.json"), "utf8"));
+    expect(report.alphas.map((a: { alpha: number }) => a.alpha).sort()).toEqual([-0.5, 0, 0.5, 1]);
+    // θ1's own adapter for α = 0, one scaled adapter for each other α (sanity α = −0.5 included), each loaded once.
+    expect(loads.map((l) => l.lora_path).sort()).toEqual([join(root, "lora"), ...["alpha--0.5", "alpha-0.5", "alpha-1"].map((f) => join(root, "search", "models", f))].sort());
+    expect(report.decision.kind).toBe("alpha");
   });
 
   it("the embedded engine gets a merged full model per α, α = 0 included", async () => {
