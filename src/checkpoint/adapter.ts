@@ -95,6 +95,11 @@ export function adapterConfigProblems(raw: Record<string, unknown>): string[] {
   if (Array.isArray(raw.target_parameters) && raw.target_parameters.length > 0) problems.push("target_parameters is set: LoRA on raw parameters (MoE experts) is not supported");
   if (raw.use_qalora === true) problems.push("use_qalora is true: QA-LoRA pools the input before A, so the update is not s·B·A on W0");
   if (raw.layer_replication !== undefined && raw.layer_replication !== null) problems.push("layer_replication is set: the adapted model has layers θ0 lacks");
+  // PiSSA, OLoRA and CorDA subtract the initial adapter from the base weights, LoftQ re-quantises
+  // them: the adapter is an update to that residual base, not to θ0, until it is converted
+  // (save_pretrained(path_initial_model_for_weight_conversion=…), which writes init_lora_weights: true).
+  const init = raw.init_lora_weights;
+  if (typeof init === "string" && /^(pissa|olora|corda|loftq)/i.test(init)) problems.push(`init_lora_weights is "${init}": the adapter was trained on a base with its initial adapter subtracted (or re-quantised), so it is not θ1 − θ0; convert it with save_pretrained(path_initial_model_for_weight_conversion=…) first`);
   if (!Number.isSafeInteger(raw.r) || (raw.r as number) <= 0) problems.push(`"r" must be a positive integer, got ${JSON.stringify(raw.r)}`);
   if (!num(raw.lora_alpha)) problems.push(`"lora_alpha" must be a finite number, got ${JSON.stringify(raw.lora_alpha)}`);
   for (const key of ["rank_pattern", "alpha_pattern"] as const) {

@@ -62,6 +62,8 @@ describe("reading PEFT adapters", () => {
     expect(() => parseAdapterConfig(cfg({ peft_type: "IA3" }), "x")).toThrow(/peft_type is "IA3"/);
     expect(() => parseAdapterConfig(cfg({ bias: "all" }), "x")).toThrow(/trained biases/);
     expect(() => parseAdapterConfig(cfg({ r: 0 }), "x")).toThrow(/"r" must be a positive integer/);
+    expect(() => parseAdapterConfig(cfg({ init_lora_weights: "pissa_niter_4" }), "x")).toThrow(/init_lora_weights is "pissa_niter_4".*path_initial_model_for_weight_conversion/);
+    expect(parseAdapterConfig(cfg({ init_lora_weights: true, use_dora: false, bias: "none", layer_replication: null, trainable_token_indices: null }), "x")).toMatchObject({ r: 4, loraAlpha: 8 });
     expect(() => parseAdapterConfig(cfg({ use_dora: true }), "x")).toThrow(UserError);
   });
 });
