@@ -95,7 +95,8 @@ export async function extrapolateAdapter(params: AdapterExtrapolateParams): Prom
     const headers0 = headersOf(theta0);
     // A merged model keeps θ0's dtype (adapters often save modules_to_save in f32) unless --dtype says otherwise.
     const dtypes0 = new Set([...headers0.values()].map((h) => h.dtype).filter(isFloatDtype));
-    const fullDtype = params.dtype ?? (params.merge && dtypes0.size === 1 ? ([...dtypes0][0] as FloatDtype) : undefined);
+    const theta0Dtype = dtypes0.size === 1 ? ([...dtypes0][0] as FloatDtype) : null;
+    const fullDtype = params.dtype ?? (params.merge ? (theta0Dtype ?? undefined) : undefined);
     const plan = planAdapter(headers0, adapter, { alpha: params.alpha, rules: params.rules, dtype: fullDtype });
     const chunkElements = params.chunkElements ?? DEFAULT_CHUNK_ELEMENTS;
     return await buildDirectoryAtomic(
@@ -113,7 +114,7 @@ export async function extrapolateAdapter(params: AdapterExtrapolateParams): Prom
           const fromBase = await copySideFiles(params.sft, tmp);
           const fromAdapter = await copySideFiles(params.aligned, tmp);
           sideFiles = [...new Set([...fromBase, ...fromAdapter])];
-          const config = await writeOutputConfig(params.sft, tmp, params.dtype ?? (dtypes0.size === 1 ? ([...dtypes0][0] as FloatDtype) : null));
+          const config = await writeOutputConfig(params.sft, tmp, params.dtype ?? theta0Dtype);
           // Vocabulary grown by the adapter's full embedding/lm_head: the merged config must say so.
           const grown = plan.full.actions.find((a) => a.kind === "extrapolate" && a.vocab);
           if (grown && grown.kind === "extrapolate" && grown.vocab) {
@@ -135,7 +136,7 @@ export async function extrapolateAdapter(params: AdapterExtrapolateParams): Prom
           out: params.out,
           alpha: params.alpha,
           rules: params.rules.map((r) => ({ rule: r.source, alpha: r.alpha, tensors: plan.full.ruleCounts[r.source] ?? 0 })),
-          dtype: params.dtype ?? null,
+          dtype: params.dtype ?? (params.merge ? theta0Dtype : null),
           tensors: { total: written.perTensor.length, extrapolated: written.perTensor.filter((t) => t.action === "extrapolate").length, copied: written.perTensor.filter((t) => t.action === "copy").length },
           parameters: written.parameters,
           bytesRead: written.bytesRead,
