@@ -1,5 +1,5 @@
 /**
- * Regenerates docs/examples/model-card.md and docs/examples/result-comment.md from
+ * Regenerates docs/examples/model-card.md, model-card-adapter.md and result-comment.md from
  * src/publish/fixtures/search-report.json:   npx tsx scripts/render-examples.ts
  * With --check, exits 1 (writing nothing) when the committed files are out of date.
  */

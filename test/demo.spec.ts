@@ -1,7 +1,8 @@
 /**
  * `npm run demo`'s outcome, asserted: the whole flow on synthetic models must publish
- * `expo-bot/synthetic-dpo-ExPO` with a computed, significant gain at some α > 0, and refuse the
- * unrelated pair before any job.
+ * `expo-bot/synthetic-dpo-ExPO` with a computed, significant gain at some α > 0, refuse the
+ * unrelated pair before any job, and take θ1 published as a LoRA adapter through the same flow
+ * to an adapter repo.
  */
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runDemo, type DemoOutcome } from "../src/demo/run-demo.js";
 import { startLocalHub } from "../src/hub-server/index.js";
-import { createHubClient, getModelInfo } from "../src/hub/index.js";
+import { createHubClient, getModelInfo, readTextFile } from "../src/hub/index.js";
 
 const root = await mkdtemp(join(tmpdir(), "expo-demo-"));
 afterAll(() => rm(root, { recursive: true, force: true }));
@@ -21,7 +22,7 @@ describe("npm run demo", () => {
   it("runs the whole flow and says its models are synthetic", async () => {
     outcome = await runDemo({ dir: join(root, "demo"), log: (l) => lines.push(l) });
     expect(lines.join("\n")).toContain("SYNTHETIC");
-  }, 180_000);
+  }, 300_000);
 
   it("publishes the -ExPO repo with a significant gain at α > 0", async () => {
     const r = outcome.aligned.result!;
@@ -62,5 +63,31 @@ describe("npm run demo", () => {
     expect(outcome.unrelated.result).toBeNull();
     expect(outcome.unrelated.reasons.join(" ")).toMatch(/independently trained/);
     expect(outcome.unrelated.comment).toContain("expo-bot:refused");
+  });
+
+  it("takes θ1 published as a LoRA adapter through check, search and publish, to an adapter repo", async () => {
+    const a = outcome.adapter!;
+    expect(a.state).toBe("published");
+    expect(a.check).toMatchObject({ verdict: "pass", r: 4 });
+    const r = a.result!;
+    expect(r.chosenAlpha).toBeGreaterThan(0);
+    expect(r.alphas.find((x) => x.alpha === r.chosenAlpha)!.ci[0]).toBeGreaterThan(0);
+    expect(r.published?.repo).toBe("expo-bot/synthetic-dpo-lora-ExPO");
+    // The published adapter is θ1's with lora_alpha × (1 + α).
+    expect(a.loraAlpha.published).toBeCloseTo(a.loraAlpha.theta1 * (1 + r.chosenAlpha!), 12);
+    expect(a.card!.metadata).toMatchObject({ base_model: "demo/synthetic-sft", base_model_relation: "adapter", library_name: "peft" });
+    expect(a.card!.metadata.tags).toEqual(expect.arrayContaining(["expo", "lora"]));
+    expect(a.card!.text).toContain("PeftModel.from_pretrained(base, \"expo-bot/synthetic-dpo-lora-ExPO\")");
+    expect(a.comment).toContain("expo-bot/synthetic-dpo-lora-ExPO");
+    const hub = await startLocalHub({ dir: join(root, "demo", "hub") });
+    try {
+      const client = createHubClient({ hubUrl: hub.url });
+      const info = await getModelInfo({ client, repo: "expo-bot/synthetic-dpo-lora-ExPO" });
+      expect(info.files).toEqual(expect.arrayContaining(["adapter_config.json", "adapter_model.safetensors"]));
+      expect(info.files).not.toContain("model.safetensors");
+      expect(JSON.parse((await readTextFile({ client, repo: info.repo, path: "adapter_config.json" }))!).base_model_name_or_path).toBe("demo/synthetic-sft");
+    } finally {
+      await hub.close();
+    }
   });
 });

@@ -245,8 +245,14 @@ export class ExpoService {
   /** The size limit: parameters counted from θ1's safetensors headers. */
   private async screen(r: RequestRecord): Promise<string[]> {
     let params: number | null;
+    let sized = `\`${r.theta1}\``;
     try {
       params = await this.deps.hub.parameterCount(r.theta1, r.theta1Sha);
+      // A LoRA adapter θ1 has no full weights: the job loads θ0, so θ0's size is the one to limit.
+      if (params === null && r.theta0 && r.theta0Sha && (await this.deps.hub.isAdapter?.(r.theta1, r.theta1Sha))) {
+        params = await this.deps.hub.parameterCount(r.theta0, r.theta0Sha);
+        sized = `\`${r.theta1}\` is a LoRA adapter on \`${r.theta0}\`, which`;
+      }
     } catch (err) {
       // Transient: stay `received`; the periodic reconciliation tries again.
       if (!isPermanentHubError(err)) throw err;
@@ -255,7 +261,7 @@ export class ExpoService {
     if (params === null) return [`\`${r.theta1}\` has no safetensors weights; ExPO Bot reads only safetensors`];
     if (params > this.config.maxParams) {
       return [
-        `\`${r.theta1}\` has ${(params / 1e9).toFixed(2)} B parameters; this bot takes models up to ${(this.config.maxParams / 1e9).toFixed(2)} B. ` +
+        `${sized} has ${(params / 1e9).toFixed(2)} B parameters; this bot takes models up to ${(this.config.maxParams / 1e9).toFixed(2)} B. ` +
           `Run it yourself with \`expo-bot extrapolate\` and \`expo-bot search\` (a large model can generate on an existing vLLM server), or ask the operator to raise EXPO_MAX_PARAMS.`,
       ];
     }

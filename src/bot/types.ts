@@ -65,6 +65,8 @@ export interface BotHub {
   listModelsWithTag(tag: string): AsyncIterable<{ id: string; sha?: string }>;
   /** Parameter count from the safetensors headers at `revision`, or null when there are none. */
   parameterCount(repo: string, revision: string): Promise<number | null>;
+  /** Is the repo at `revision` a PEFT adapter (adapter_config.json, no full weights)? Then θ0's size is the job's. */
+  isAdapter?(repo: string, revision: string): Promise<boolean>;
 }
 
 export interface HubModelInfo {

@@ -5,7 +5,7 @@
  */
 import { checkPair } from "../expo/verdict/check.js";
 import type { Thresholds } from "../expo/verdict/thresholds.js";
-import { getModelInfo, HubNotFoundError, listModelsByTag, safetensorsMetadata, type HubClient, type HubClientOptions } from "../hub/index.js";
+import { getModelInfo, HubNotFoundError, listModelsByTag, readTextFile, safetensorsMetadata, type HubClient, type HubClientOptions } from "../hub/index.js";
 import { renderFailedComment, renderReceivedComment, renderRefusedComment, renderResultComment, rowsFromAlphaStatistics } from "../publish/comments.js";
 import { hasBotComment, postBotComment } from "../publish/discussion.js";
 import type { ExpoResults } from "../job/results.js";
@@ -30,6 +30,9 @@ export function hubAdapter(client: HubClient): BotHub {
         if (err instanceof HubNotFoundError) return null;
         throw err;
       }
+    },
+    async isAdapter(repo, revision) {
+      return (await readTextFile({ client, repo, revision, path: "adapter_config.json", maxBytes: 1_000_000 })) !== null;
     },
   };
 }

@@ -41,7 +41,8 @@ export interface ModelConfig {
 
 const REQUIRED_INTEGERS = ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"] as const;
 
-export function parseModelConfig(text: string, source: string): ModelConfig {
+/** A JSON file's text that must hold an object; errors name `source`. */
+export function parseJsonObject(text: string, source: string): Record<string, unknown> {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -49,7 +50,11 @@ export function parseModelConfig(text: string, source: string): ModelConfig {
     throw new UserError(`${source}: not valid JSON (${(err as Error).message})`);
   }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new UserError(`${source}: not a JSON object`);
-  const config = raw as ModelConfig;
+  return raw as Record<string, unknown>;
+}
+
+export function parseModelConfig(text: string, source: string): ModelConfig {
+  const config = parseJsonObject(text, source) as ModelConfig;
   for (const key of REQUIRED_INTEGERS) {
     const v = config[key];
     if (!Number.isSafeInteger(v) || (v as number) <= 0) throw new UserError(`${source}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);

@@ -13,8 +13,8 @@ import { UserError } from "../util/errors.js";
 
 /** Weight formats: never copied (the output's weights are written by the executor). */
 const WEIGHT_FILE = /(\.safetensors|\.safetensors\.index\.json|\.bin|\.bin\.index\.json|\.pt|\.pth|\.ckpt|\.h5|\.msgpack|\.gguf|\.onnx|\.onnx_data)$/i;
-/** Written fresh for the output. */
-const NOT_COPIED = new Set(["README.md", "config.json", "expo_provenance.json"]);
+/** Written fresh for the output (adapter_config.json: scaled, or absent from a merged model). */
+const NOT_COPIED = new Set(["README.md", "config.json", "expo_provenance.json", "adapter_config.json"]);
 
 export const PROVENANCE_FILE = "expo_provenance.json";
 

@@ -29,8 +29,9 @@ with every reason.
 A and B are local model folders or Hub ids owner/name[@revision] (an existing folder wins).
 
 Options:
-  --sft A                   θ0, the SFT checkpoint
-  --aligned B               θ1, the model aligned from θ0
+  --sft A                   θ0, the SFT checkpoint (for a PEFT LoRA adapter θ1, default: the
+                            base model the adapter names)
+  --aligned B               θ1, the model aligned from θ0, or a PEFT LoRA adapter on θ0
   --sft-id OWNER/NAME       θ0's Hub id when --sft is a folder (to compare θ1's card)
   --aligned-id OWNER/NAME   θ1's Hub id when --aligned is a folder
   --base DIR|OWNER/NAME     the base θ0 and θ1 may share, to tell a child of θ0 from a sibling
@@ -68,7 +69,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (!values.sft || !values.aligned) throw new UserError(`--sft and --aligned are both required\n\n${HELP}`);
+  if (!values.aligned) throw new UserError(`--aligned is required\n\n${HELP}`);
   const v = values as Record<string, string | boolean | undefined>;
   let overrides: Partial<Record<keyof Thresholds, unknown>> = {};
   if (typeof v.thresholds === "string") {
@@ -93,14 +94,15 @@ export async function run(argv: string[]): Promise<number> {
     const m = await resolveModelArg({ value, flag, hubUrl: values["hub-url"] });
     return { ref: m.dir, id: id ?? m.hub?.repo };
   };
-  const sft = await side(values.sft, "--sft", values["sft-id"]);
+  // A LoRA adapter θ1 names its base: --sft may then be left out.
+  const sft = values.sft ? await side(values.sft, "--sft", values["sft-id"]) : undefined;
   const aligned = await side(values.aligned, "--aligned", values["aligned-id"]);
   let verdict;
   try {
     verdict = await checkPair({
-      sft: sft.ref,
+      sft: sft?.ref,
       aligned: aligned.ref,
-      sftId: sft.id,
+      sftId: sft?.id,
       alignedId: aligned.id,
       base: values.base === "none" ? false : values.base,
       thresholds: overrides as Partial<Thresholds>,

@@ -20,7 +20,8 @@ Writes θ2 = θ1 + α·(θ1 − θ0) as a complete model folder, streaming tenso
 pair is checked first, as \`expo-bot check\` does; a refused pair stops here (exit 3).
 M is a model folder or a Hub id owner/name[@revision] (downloaded once to the cache).
   --sft M               θ0: the SFT model (safetensors)
-  --aligned M           θ1: the DPO/RLHF model trained from θ0; config, tokenizer, chat
+  --aligned M           θ1: the DPO/RLHF model trained from θ0 (or a PEFT LoRA adapter
+                        on θ0); config, tokenizer, chat
                         template and licence files of the output come from here
   --alpha A             α > 0 extrapolates (ExPO); −1 ≤ α < 0 interpolates towards θ0
                         (--alpha -0.5 and --alpha=-0.5 both work)
@@ -36,6 +37,9 @@ M is a model folder or a Hub id owner/name[@revision] (downloaded once to the ca
   --overwrite           replace --out if it exists
   --allow-nonfinite     write the output even if inputs hold NaN/Inf or results overflow
   --threads N           worker threads (default: 2 for big models, 0 = this thread)
+  --merge               θ1 is a LoRA adapter: write the merged full model instead of the
+                        scaled adapter (an adapter θ1 otherwise gives an adapter θ2:
+                        the same lora_A/lora_B, lora_alpha × (1 + α); docs/extrapolation.md)
   --json                print the report as JSON on stdout
   --json-progress       progress as JSON lines on stderr (also with --json; default: a bar
                         on a TTY, plain lines otherwise)
@@ -57,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
       overwrite: { type: "boolean" },
       "allow-nonfinite": { type: "boolean" },
       threads: { type: "string" },
+      merge: { type: "boolean" },
       json: { type: "boolean" },
       "json-progress": { type: "boolean" },
       quiet: { type: "boolean" },
@@ -103,6 +108,7 @@ export async function run(argv: string[]): Promise<number> {
     overwrite: values.overwrite,
     allowNonFinite: values["allow-nonfinite"],
     threads,
+    merge: values.merge,
     onProgress: quiet
       ? undefined
       : (p) => {
@@ -132,6 +138,10 @@ export function summary(r: ExtrapolationReport): string {
     `α = ${r.alpha}${r.rules.map((x) => `; '${x.rule}' → ${x.tensors} tensor(s)`).join("")}`,
     `read ${formatBytes(r.bytesRead)}, wrote ${formatBytes(r.bytesWritten)} in ${r.seconds.toFixed(2)} s (${(r.bytesRead / 1e9 / Math.max(r.seconds, 1e-9)).toFixed(2)} GB/s of input), peak RSS ${formatBytes(r.peakRssBytes)}, ${r.threads || "no"} worker thread(s)`,
   ];
+  if (r.adapter) {
+    const a = r.adapter;
+    lines.push(`LoRA adapter: r = ${a.r}${a.useRslora ? " (rsLoRA)" : ""}, ${a.modules} module(s), s = ${a.scale.min === a.scale.max ? a.scale.min : `${a.scale.min}–${a.scale.max}`}, update × ${a.factor}${a.output === "adapter" ? `: lora_alpha ${a.loraAlpha.theta1} → ${a.loraAlpha.output}` : ", merged into θ0"}${a.fullTensors ? `; ${a.fullTensors} full tensor(s) extrapolated` : ""}`);
+  }
   if (r.relativeDelta) {
     lines.push(`relative Δ norm ‖θ1−θ0‖/‖θ0‖ per tensor: min ${r.relativeDelta.min.toExponential(3)}, median ${r.relativeDelta.median.toExponential(3)}, max ${r.relativeDelta.max.toExponential(3)} (${r.relativeDelta.maxTensor})`);
   }

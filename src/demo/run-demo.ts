@@ -9,7 +9,10 @@
  *      Hub) sends it; the bot prechecks the pair and dispatches the job, which runs in-process
  *      in place of the GPU runner: download → check → α search (embedded ONNX engine and
  *      reward model) → extrapolate → publish `<namespace>/<θ1 name>-ExPO`;
- *   4. an unrelated model tagged the same way is refused by the precheck, before any job.
+ *   4. an unrelated model tagged the same way is refused by the precheck, before any job;
+ *   5. θ1 published as a PEFT LoRA adapter on θ0 goes through the same flow: precheck of the
+ *      adapter against θ0, α search, and an adapter repo `<namespace>/<θ1 name>-ExPO` whose
+ *      adapter is θ1's with its update scaled by 1 + α.
  *
  * GitHub is the one part simulated: the tracking issues live in memory (LocalIssueTracker).
  */
@@ -32,7 +35,7 @@ import type { ExpoResults } from "../job/results.js";
 import { defaultSteps } from "../job/steps.js";
 import { whyChosen } from "../search/explain.js";
 import { cardFrontMatter } from "../synthetic/card.js";
-import { demoPrompts, FILLER_PIECE, HELPFUL_PIECES, writeDemoModels } from "../synthetic/demo-models.js";
+import { demoPrompts, FILLER_PIECE, HELPFUL_PIECES, writeDemoAdapter, writeDemoModels } from "../synthetic/demo-models.js";
 import { LocalIssueTracker } from "./local-issues.js";
 
 export interface DemoOptions {
@@ -46,6 +49,8 @@ export interface DemoOptions {
   prompts?: number;
   /** Answer length cap in tokens (default 24). */
   maxTokens?: number;
+  /** Run case 3, θ1 as a LoRA adapter (default true). */
+  adapterCase?: boolean;
 }
 
 export interface DemoCase {
@@ -73,6 +78,15 @@ export interface DemoOutcome {
     sanity: { alpha: number; gain: number; note: string } | null;
   };
   unrelated: DemoCase & { comment: string | null };
+  /** Case 3: θ1 as a LoRA adapter (null when not run). */
+  adapter: (DemoCase & {
+    card: { metadata: Record<string, unknown>; text: string } | null;
+    comment: string | null;
+    check: { verdict: string; r: number | null; scale: number | null; relativeUpdate: number | null } | null;
+    /** The published adapter_config.json's lora_alpha, and θ1's. */
+    loraAlpha: { theta1: number; published: number | null };
+    modelLoads: number | null;
+  }) | null;
   hubUrl: string;
   seconds: number;
 }
@@ -119,6 +133,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
     unrelatedCard: { ...licence, base_model: "demo/synthetic-sft", tags: ["synthetic"] },
   });
   log(`  the reward model likes ${HELPFUL_PIECES.map((p) => `"${p}"`).join(" ")} and dislikes "${FILLER_PIECE}"; θ1's Δ raises both a little`);
+  const adapterCase = options.adapterCase ?? true;
+  const adapter = adapterCase
+    ? await writeDemoAdapter({ dir: join(dir, "models", "dpo-lora"), base: models.sft.dir, baseModelName: "demo/synthetic-sft", card: { ...licence, base_model: "demo/synthetic-sft", library_name: "peft", tags: ["synthetic", "lora"] } })
+    : null;
+  if (adapter) log(`  and θ1 as a PEFT LoRA adapter on θ0 (r = 4 on q_proj/v_proj, r = 1 on lm_head via rank_pattern), the way QLoRA DPO runs publish it`);
   const promptFile = join(dir, "prompts.jsonl");
   await writeFile(promptFile, demoPrompts(options.prompts ?? 48).map((prompt) => JSON.stringify({ prompt })).join("\n") + "\n");
 
@@ -133,6 +152,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
     hub.admin.createRepo("demo/synthetic-sft", { files: await folderFiles(models.sft.dir) });
     hub.admin.createRepo("demo/synthetic-dpo", { files: await folderFiles(models.aligned.dir) });
     hub.admin.createRepo("demo/synthetic-unrelated", { files: await folderFiles(models.unrelated.dir) });
+    if (adapter) hub.admin.createRepo("demo/synthetic-dpo-lora", { files: await folderFiles(adapter.dir) });
     log(`  local Hub at ${hub.url} (the real @huggingface/hub client talks to it)`);
 
     step("Starting the bot (Probot app with the production wiring) and registering its Hub webhook");
@@ -199,16 +219,26 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
     const threadText = (repo: string) => hub!.admin.discussions(repo).flatMap((d) => d.events.map((e: any) => String(e.content ?? e.data?.latest?.raw ?? "")));
     await waitFor("the refusal comment", () => (threadText("demo/synthetic-unrelated").some((b) => b.includes("expo-bot:refused")) ? true : null), 30_000);
 
+    let adapterRecord: RequestRecord | null = null;
+    if (adapter) {
+      step("Case 3: demo/synthetic-dpo-lora, θ1 published as a LoRA adapter on demo/synthetic-sft, is tagged expo");
+      await tag("demo/synthetic-dpo-lora", { ...licence, base_model: "demo/synthetic-sft", library_name: "peft", tags: ["synthetic", "lora", "expo"] });
+      adapterRecord = await waitFor("the demo/synthetic-dpo-lora request", terminal("demo/synthetic-dpo-lora"), 170_000);
+      await dispatcher.idle();
+      await waitFor("the adapter's result comment", () => (threadText("demo/synthetic-dpo-lora").some((b) => /expo-bot:(result|refused|failed|no-gain)/.test(b)) ? true : null), 30_000).catch(() => null);
+    }
+
     // Read the outcome back as a user would see it.
     const aligned = ledger.get(alignedRecord.id)!;
     const unrelated = ledger.get(unrelatedRecord.id)!;
     const publishedRepo = aligned.result?.published?.repo ?? null;
-    let card: DemoOutcome["aligned"]["card"] = null;
-    if (publishedRepo) {
-      const text = (await readTextFile({ client, repo: publishedRepo, path: "README.md" })) ?? "";
+    const readCard = async (repo: string | null): Promise<DemoOutcome["aligned"]["card"]> => {
+      if (!repo) return null;
+      const text = (await readTextFile({ client, repo, path: "README.md" })) ?? "";
       const fm = /^---\n([\s\S]*?)\n---\n/.exec(text);
-      card = { metadata: (fm ? parseYaml(fm[1]) : {}) as Record<string, unknown>, text };
-    }
+      return { metadata: (fm ? parseYaml(fm[1]) : {}) as Record<string, unknown>, text };
+    };
+    const card = await readCard(publishedRepo);
     const jobDir = join(dir, "jobs", `${aligned.id}-${aligned.runId}`);
     const plots = (await readdir(join(jobDir, "search")).catch(() => [] as string[])).filter((f) => /\.(png|svg)$/.test(f)).map((f) => join(jobDir, "search", f));
     const checkJson = await readFile(join(jobDir, "check.json"), "utf8").then((t) => JSON.parse(t), () => null);
@@ -231,9 +261,28 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
         check: checkJson ? { verdict: checkJson.verdict, relativeDistance: checkJson.overall?.relativeDistance ?? null, cosine: checkJson.overall?.cosine ?? null } : null,
       },
       unrelated: { repo: "demo/synthetic-unrelated", state: unrelated.state, reasons: unrelated.reasons, result: unrelated.result, comment: refusedComment },
+      adapter: adapterRecord ? await adapterOutcome(ledger.get(adapterRecord.id)!) : null,
       hubUrl: hub.url,
       seconds: (performance.now() - started) / 1000,
     };
+    async function adapterOutcome(rec: RequestRecord): Promise<NonNullable<DemoOutcome["adapter"]>> {
+      const repo = rec.result?.published?.repo ?? null;
+      const job = join(dir, "jobs", `${rec.id}-${rec.runId}`);
+      const check = await readFile(join(job, "check.json"), "utf8").then((t) => JSON.parse(t), () => null);
+      const search = await readFile(join(job, "search", "search.json"), "utf8").then((t) => JSON.parse(t), () => null);
+      const published = repo ? await readTextFile({ client, repo, path: "adapter_config.json" }) : null;
+      return {
+        repo: "demo/synthetic-dpo-lora",
+        state: rec.state,
+        reasons: rec.reasons,
+        result: rec.result,
+        card: await readCard(repo),
+        comment: threadText("demo/synthetic-dpo-lora").find((b) => b.includes("expo-bot:result")) ?? null,
+        check: check ? { verdict: check.verdict, r: check.adapter?.r ?? null, scale: check.adapter?.scale?.max ?? null, relativeUpdate: check.overall?.relativeDistance ?? null } : null,
+        loraAlpha: { theta1: Number(adapter!.config.lora_alpha), published: published ? Number(JSON.parse(published).lora_alpha) : null },
+        modelLoads: search?.cost?.modelLoads ?? null,
+      };
+    }
     printOutcome(outcome, dir, issues, log);
     return outcome;
   } finally {
@@ -279,7 +328,26 @@ function printOutcome(o: DemoOutcome, dir: string, issues: LocalIssueTracker, lo
   log("\n═══ Case 2: demo/synthetic-unrelated, an unrelated model claiming demo/synthetic-sft as its parent ═══");
   log(`Refused by the pre-check, before any GPU time (state: ${o.unrelated.state}). Reasons:`);
   for (const reason of o.unrelated.reasons) log(`  - ${reason}`);
+  if (o.adapter) printAdapterCase(o.adapter, o.hubUrl, log);
   log("\nGitHub tracking issues (simulated in the demo — no account):");
   for (const i of issues.issues) log(`  #${i.number} ${i.title} [${i.state}] — ${i.comments.length} comment(s)`);
   log(`\nDone in ${o.seconds.toFixed(1)}s. Everything above is on disk under ${rel(dir)}.`);
+}
+
+function printAdapterCase(a: NonNullable<DemoOutcome["adapter"]>, hubUrl: string, log: (line: string) => void): void {
+  log("\n═══ Case 3: demo/synthetic-dpo-lora, θ1 as a PEFT LoRA adapter on demo/synthetic-sft ═══");
+  if (a.check) log(`Verdict: ${a.check.verdict} — LoRA r = ${a.check.r}, s up to ${a.check.scale}, ‖s·B·A‖/‖θ0‖ on the sampled modules = ${a.check.relativeUpdate?.toExponential(2)}`);
+  const r = a.result;
+  if (r) {
+    log(`α search: ${r.alphas.map((x) => `α=${x.alpha} Δ ${fmt(x.delta)}`).join(", ")}${a.modelLoads !== null ? ` (${a.modelLoads} model loads: one merged folder per α on the embedded engine)` : ""}`);
+    log(r.chosenAlpha === null ? "Decision: no gain — nothing published." : `Decision: α = ${r.chosenAlpha}: the update s·B·A scaled by ${1 + r.chosenAlpha}`);
+  }
+  if (r?.published) {
+    log(`Published: ${r.published.repo} @ ${r.published.commit.slice(0, 12)} (${hubUrl}/${r.published.repo}): an adapter, lora_alpha ${a.loraAlpha.theta1} → ${a.loraAlpha.published}, lora_A/lora_B bit-identical to θ1's; card metadata:`);
+    const md = a.card?.metadata ?? {};
+    for (const key of ["base_model", "base_model_relation", "tags", "library_name"]) if (key in md) log(`    ${key}: ${JSON.stringify(md[key])}`);
+  } else {
+    log(`State: ${a.state}${a.reasons.length ? `; reasons: ${a.reasons.join("; ")}` : ""}`);
+  }
+  if (a.comment) log(`The bot's comment in demo/synthetic-dpo-lora's Hub discussion: ${a.comment.split("\n").filter((l) => l.trim() && !l.startsWith("<!--"))[0] ?? ""}`);
 }

@@ -8,7 +8,9 @@
 import { access, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { copySideFiles, describeSource, PROVENANCE_FILE, toolVersion, writeOutputConfig, type SourceRef } from "../checkpoint/model-folder.js";
-import { openModelWeights, type ModelWeights } from "../checkpoint/weights.js";
+import { localFolderAccess, openModelWeights, type ModelWeights } from "../checkpoint/weights.js";
+import { isAdapter } from "../checkpoint/adapter.js";
+import { extrapolateAdapter, type AdapterReport } from "./adapter/extrapolate-adapter.js";
 import { isFloatDtype, parseFloatDtype, type FloatDtype } from "../safetensors/dtype.js";
 import { buildDirectoryAtomic, writeFileAtomic } from "../util/atomic.js";
 import { UserError } from "../util/errors.js";
@@ -41,6 +43,8 @@ export interface ExtrapolateOptions {
   onProgress?: (p: ExecuteProgress) => void;
   /** Hub ids and revisions for the provenance file, where the caller knows them. */
   sources?: { sft?: Partial<SourceRef>; aligned?: Partial<SourceRef> };
+  /** θ1 is a LoRA adapter: write the full merged model instead of the scaled adapter. */
+  merge?: boolean;
 }
 
 export interface TensorReport {
@@ -76,6 +80,8 @@ export interface ExtrapolationReport {
   relativeDelta: { min: number; median: number; max: number; mean: number; maxTensor: string | null } | null;
   notes: string[];
   perTensor: TensorReport[];
+  /** Set when θ1 was a LoRA adapter (src/expo/adapter/). */
+  adapter?: AdapterReport;
 }
 
 function headersOf(w: ModelWeights): Map<string, TensorHeader> {
@@ -138,6 +144,11 @@ export async function extrapolate(options: ExtrapolateOptions): Promise<Extrapol
     if (!(shardSize > 0)) throw new UserError(`--shard-size: must be positive, got ${options.shardSize}`);
   }
   await ensureOutFree(options.out, options.overwrite);
+  // θ1 published as a PEFT LoRA adapter: ExPO is a scale of its update (src/expo/adapter/).
+  if (await isAdapter(localFolderAccess(options.aligned))) {
+    return extrapolateAdapter({ sft: options.sft, aligned: options.aligned, alpha, rules, dtype, shardSize, out: options.out, overwrite: options.overwrite, merge: options.merge, allowNonFinite: options.allowNonFinite, chunkElements: options.chunkElements, sources: options.sources });
+  }
+  if (options.merge) throw new UserError(`--merge: ${options.aligned} is not a LoRA adapter (no adapter_config.json); a full model's output is always a full model`);
   // θ1's config.json is part of the output: refuse before any tensor work if it is missing or broken.
   const alignedConfig = join(options.aligned, "config.json");
   try {

@@ -252,12 +252,15 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-export function actionBytes(a: TensorAction): number {
+/** What shard assignment needs of a tensor (an action, or any planned output tensor). */
+export type ShardedTensor = Pick<TensorAction, "name" | "dtype" | "shape">;
+
+export function actionBytes(a: ShardedTensor): number {
   return numel(a.shape) * DTYPE_BYTES[a.dtype];
 }
 
 /** Greedy, in order: a new shard when the next tensor would push this one past `shardSize`. */
-export function assignShards(actions: readonly TensorAction[], shardSize: number): PlannedShard[] {
+export function assignShards(actions: readonly ShardedTensor[], shardSize: number): PlannedShard[] {
   if (!(shardSize > 0)) throw new UserError(`--shard-size must be positive, got ${shardSize}`);
   const groups: { tensors: string[]; bytes: number }[] = [];
   let current: { tensors: string[]; bytes: number } | null = null;

@@ -139,8 +139,8 @@ export function defaultSteps(o: DefaultStepsOptions): JobSteps {
 
     async extrapolate(ctx, alpha) {
       const out = join(ctx.out, "model");
-      // extrapolate() renames a finished folder into place: an existing config.json means done.
-      if (!existsSync(join(out, "config.json"))) {
+      // extrapolate() renames a finished folder into place: an existing config.json (adapter_config.json for a LoRA θ1) means done.
+      if (!existsSync(join(out, "config.json")) && !existsSync(join(out, "adapter_config.json"))) {
         await extrapolate({
           sft: ctx.dirs.theta0,
           aligned: ctx.dirs.theta1,

@@ -7,6 +7,7 @@ import { UserError } from "../util/errors.js";
 import { assertRepoId } from "./naming.js";
 import { renderTemplate } from "./templates.js";
 import { reportedGainView, rowExtras, sanityView } from "./gain-view.js";
+import { adapterCardMetadata, adapterSectionMd, peftUsageSnippet, type AdapterCardInfo } from "./adapter-card.js";
 import type { AlphaRow, LicenceMetadata, SearchSummary, SourceModel } from "./types.js";
 
 export const PAPER_URL = "https://arxiv.org/abs/2404.16792";
@@ -42,6 +43,8 @@ export interface ModelCardInput {
   /** The GitHub Actions run (or other log) that built the model. */
   runUrl?: string;
   botVersion?: string;
+  /** Set when the output is a PEFT LoRA adapter (θ1 was one): adapter metadata, section and usage. */
+  adapter?: AdapterCardInfo;
 }
 
 function hubBase(input: ModelCardInput): string {
@@ -54,11 +57,12 @@ export function modelCardMetadata(input: ModelCardInput): Record<string, unknown
   if (input.licence.license) meta.license = input.licence.license;
   if (input.licence.license_name) meta.license_name = input.licence.license_name;
   if (input.licence.license_link) meta.license_link = input.licence.license_link;
-  meta.base_model = [input.theta1.id, input.theta0.id];
-  meta.base_model_relation = "merge";
-  meta.library_name = input.libraryName ?? "transformers";
+  const adapter = input.adapter ? adapterCardMetadata(input.theta0.id, input.tags ?? []) : null;
+  meta.base_model = adapter ? adapter.base_model : [input.theta1.id, input.theta0.id];
+  meta.base_model_relation = adapter ? adapter.base_model_relation : "merge";
+  meta.library_name = adapter ? adapter.library_name : (input.libraryName ?? "transformers");
   meta.pipeline_tag = input.pipelineTag ?? "text-generation";
-  const tags = ["expo", "merge", "expo-bot", ...(input.tags ?? [])];
+  const tags = adapter ? (adapter.tags as string[]) : ["expo", "merge", "expo-bot", ...(input.tags ?? [])];
   meta.tags = [...new Set(tags.map((t) => String(t).trim()).filter((t) => t.length > 0 && t.length <= 100))];
   return meta;
 }
@@ -132,7 +136,8 @@ export function modelCardView(input: ModelCardInput) {
     },
     licenceFiles: input.licenceFiles ?? [],
     notices: input.notices ?? [],
-    usageMd: usageSnippet(input.repoId),
+    usageMd: input.adapter ? peftUsageSnippet(input.repoId, input.theta0.id, input.adapter) : usageSnippet(input.repoId),
+    adapterMd: input.adapter ? adapterSectionMd(input.adapter, { id: input.theta0.id, url: `${hub}/${input.theta0.id}` }) : "",
     reproduceMd: reproduceSnippet(input),
     citationMd: "```bibtex\n" + CITATION_BIBTEX + "\n```",
     runUrl: input.runUrl ?? null,

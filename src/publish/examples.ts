@@ -44,5 +44,18 @@ export function renderExamples(): Record<string, string> {
     sanity: search.sanity,
     verdict: { verdict: "pass", reasons: [] },
   });
-  return { "docs/examples/model-card.md": card, "docs/examples/result-comment.md": comment };
+  // The same search for θ1 published as a LoRA adapter (r = 16, lora_alpha 32, 224 modules).
+  const factor = 1 + (search.chosenAlpha ?? 0);
+  const adapterCard = renderModelCard({
+    repoId: "expo-bot/zephyr-7b-dpo-qlora-ExPO",
+    theta1: { id: "alignment-handbook/zephyr-7b-dpo-qlora", revision: theta1.revision },
+    theta0,
+    search,
+    licence,
+    notices: checkLicence(licence, "θ1").notices,
+    runUrl,
+    botVersion: "0.1.0",
+    adapter: { r: 16, loraAlpha: { theta1: 32, output: 32 * factor }, useRslora: false, hasAlphaPattern: false, factor, modules: 224, fullTensors: 0, scaleTheta1: 2, hasTokenizer: true },
+  });
+  return { "docs/examples/model-card.md": card, "docs/examples/result-comment.md": comment, "docs/examples/model-card-adapter.md": adapterCard };
 }

@@ -35,6 +35,7 @@ import {
 } from "../hub/index.js";
 import { UserError } from "../util/errors.js";
 import { parseCardMetadata, renderModelCard, type ModelCardInput } from "./card.js";
+import { readAdapterCardInfo } from "./adapter-card.js";
 import type { RefusalReason } from "./comments.js";
 import { diffAgainstRemote, hashBytes, hashLocalFile, listModelFolder, type LocalFile, type RemoteFile } from "./files.js";
 import { checkAccess, checkLicence, type AccessOptions } from "./licence.js";
@@ -156,8 +157,9 @@ export async function inspectTarget(client: HubClient, repo: string, theta1: str
   const meta = readme ? parseCardMetadata(readme) : null;
   const baseModel = meta?.base_model;
   let same = isBuiltFrom(baseModel, theta1, theta0);
-  // A card without base_model (edited by hand, or not ours): the provenance file decides.
-  if (!same && baseModel === undefined) {
+  // A card without base_model (edited by hand, or not ours), or an adapter card (base_model: θ0
+  // alone, which many adapters share): the provenance file decides.
+  if (!same && (baseModel === undefined || (typeof baseModel === "string" && sameId(baseModel, theta0)))) {
     const name = PROVENANCE_FILES.find((p) => files.some((f) => f.path === p));
     const text = name ? await readTextFile({ client, repo, path: name, maxBytes: 16_000_000 }) : null;
     if (text) {
@@ -283,7 +285,7 @@ export async function planPublish(params: PublishParams): Promise<PublishPlan> {
     const text = await readTextFile({ client, repo: theta1.id, path, revision: theta1.revision, maxBytes: 1_000_000 });
     if (text !== null) local.set(path, { bytes: new TextEncoder().encode(text) });
   }
-  const { card, files } = await renderAndHash(params, report, local, { repoId: repo, theta1, theta0, licenceMeta, notices: licence.notices, hubUrl: client.hubUrl });
+  const { card, files, adapter } = await renderAndHash(params, report, local, { repoId: repo, theta1, theta0, licenceMeta, notices: licence.notices, hubUrl: client.hubUrl });
   const remote: RemoteFile[] = state.kind === "same-sources" || state.kind === "empty" ? await listRepoFiles({ client, repo }) : [];
   const diff = diffAgainstRemote(files, remote);
   return {
@@ -301,7 +303,7 @@ export async function planPublish(params: PublishParams): Promise<PublishPlan> {
     warnings,
     notices: licence.notices,
     unchecked: [],
-    ...commitText(search, theta1, theta0),
+    ...commitText(search, theta1, theta0, adapter),
   };
 }
 
@@ -318,11 +320,11 @@ async function folderSources(params: PublishParams, report: Awaited<ReturnType<t
   return local;
 }
 
-function commitText(search: SearchSummary, theta1: SourceModel, theta0: SourceModel): { commitTitle: string; commitDescription: string } {
+function commitText(search: SearchSummary, theta1: SourceModel, theta0: SourceModel, adapter: boolean): { commitTitle: string; commitDescription: string } {
   const short = (s: string) => (/^[0-9a-f]{40}$/.test(s) ? s.slice(0, 7) : s);
   return {
     commitTitle: `ExPO α=${search.chosenAlpha} from ${theta1.id}@${short(theta1.revision)} and ${theta0.id}@${short(theta0.revision)}`,
-    commitDescription: `θ2 = θ1 + α·(θ1 − θ0) with α = ${search.chosenAlpha} (${search.pinned ? "pinned" : `${search.strategy} search`}).\n\nθ1: ${theta1.id}@${theta1.revision}\nθ0: ${theta0.id}@${theta0.revision}\n\nPublished by ExPO Bot.`,
+    commitDescription: `${adapter ? "A LoRA adapter: θ2 = θ0 + (1 + α)·s·B·A, lora_alpha × (1 + α)" : "θ2 = θ1 + α·(θ1 − θ0)"} with α = ${search.chosenAlpha} (${search.pinned ? "pinned" : `${search.strategy} search`}).\n\nθ1: ${theta1.id}@${theta1.revision}\nθ0: ${theta0.id}@${theta0.revision}\n\nPublished by ExPO Bot.`,
   };
 }
 
@@ -331,7 +333,7 @@ async function renderAndHash(
   report: Awaited<ReturnType<typeof readSearchReport>>,
   local: LocalSources,
   o: { repoId: string; theta1: SourceModel; theta0: SourceModel; licenceMeta: ModelCardInput["licence"]; notices: string[]; hubUrl: string },
-): Promise<{ card: string; files: LocalFile[] }> {
+): Promise<{ card: string; files: LocalFile[]; adapter: boolean }> {
   for (const [name, file] of report.plotFiles) local.set(name, { localPath: file });
   const cardInput: ModelCardInput = {
     repoId: o.repoId,
@@ -343,6 +345,8 @@ async function renderAndHash(
     notices: (await isSyntheticFolder(params.modelDir)) ? [SYNTHETIC_NOTICE, ...o.notices] : o.notices,
     hubUrl: o.hubUrl,
   };
+  const adapter = await readAdapterCardInfo(params.modelDir);
+  if (adapter) cardInput.adapter = adapter;
   if (params.runUrl) cardInput.runUrl = params.runUrl;
   if (params.botVersion) cardInput.botVersion = params.botVersion;
   const card = renderModelCard(cardInput);
@@ -351,7 +355,7 @@ async function renderAndHash(
   for (const [path, src] of [...local.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
     files.push(src.localPath ? await hashLocalFile(path, src.localPath) : hashBytes(path, src.bytes!));
   }
-  return { card, files };
+  return { card, files, adapter: adapter !== null && adapter !== undefined };
 }
 
 /** The plan without the Hub (see PublishParams.local). */
@@ -366,7 +370,7 @@ async function planLocally(params: PublishParams, report: Awaited<ReturnType<typ
     unchecked.push("the namespace (the token's user; pass --namespace or --repo)");
   }
   const local = await folderSources(params, report);
-  const { card, files } = await renderAndHash(params, report, local, { repoId: repo, theta1, theta0, licenceMeta: {}, notices: [], hubUrl: params.client.hubUrl });
+  const { card, files, adapter } = await renderAndHash(params, report, local, { repoId: repo, theta1, theta0, licenceMeta: {}, notices: [], hubUrl: params.client.hubUrl });
   return {
     repo,
     state: { kind: "absent" },
@@ -381,7 +385,7 @@ async function planLocally(params: PublishParams, report: Awaited<ReturnType<typ
     warnings: [],
     notices: [],
     unchecked,
-    ...commitText(search, theta1, theta0),
+    ...commitText(search, theta1, theta0, adapter),
   };
 }
 
@@ -455,11 +459,14 @@ export function plotUrl(hubUrl: string, repo: string, search: SearchSummary, rev
 
 export const SYNTHETIC_NOTICE = "SYNTHETIC: these weights come from tiny models generated by expo-bot for tests and demos. This is not a real language model.";
 
-/** Models generated by src/synthetic carry `_synthetic: true` in config.json; their card says so. */
+/** Models generated by src/synthetic carry `_synthetic: true` in config.json (adapter_config.json for adapters); their card says so. */
 async function isSyntheticFolder(dir: string): Promise<boolean> {
-  try {
-    return JSON.parse(await readFile(join(dir, "config.json"), "utf8"))._synthetic === true;
-  } catch {
-    return false;
+  for (const file of ["config.json", "adapter_config.json"]) {
+    try {
+      if (JSON.parse(await readFile(join(dir, file), "utf8"))._synthetic === true) return true;
+    } catch {
+      // not there
+    }
   }
+  return false;
 }

@@ -20,6 +20,7 @@ export const TEMPLATES_DIR = fileURLToPath(new URL("../../templates/", import.me
 
 export const TEMPLATE_NAMES = [
   "model-card",
+  "model-card-adapter",
   "comment-received",
   "comment-refused",
   "comment-result",

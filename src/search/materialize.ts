@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { alphaKey } from "./cache.js";
 import type { MaterializedModel, ModelMaterializer } from "./types.js";
 
-export type ExtrapolateFn = (options: { sft: string; aligned: string; alpha: number; out: string; overwrite?: boolean }) => Promise<unknown>;
+export type ExtrapolateFn = (options: { sft: string; aligned: string; alpha: number; out: string; overwrite?: boolean; merge?: boolean }) => Promise<unknown>;
 
 export interface FolderMaterializerOptions {
   sft: string;
@@ -19,6 +19,12 @@ export interface FolderMaterializerOptions {
   workDir: string;
   extrapolate: ExtrapolateFn;
   keep?: boolean;
+  /**
+   * θ1 is a LoRA adapter: "merge" writes a merged full model per α, α = 0 included (engines
+   * that load one folder); "adapter" writes the scaled adapter per α and gives θ1's own
+   * adapter folder for α = 0 (engines that serve adapters by name).
+   */
+  adapter?: "merge" | "adapter";
 }
 
 export class FolderMaterializer implements ModelMaterializer {
@@ -27,12 +33,14 @@ export class FolderMaterializer implements ModelMaterializer {
   constructor(private readonly options: FolderMaterializerOptions) {}
 
   async materialize(alpha: number): Promise<MaterializedModel> {
-    if (alpha === 0) return { dir: this.options.aligned };
+    const merge = this.options.adapter === "merge";
+    if (alpha === 0 && !merge) return { dir: this.options.aligned };
     const out = join(this.options.workDir, `alpha-${alphaKey(alpha)}`);
     // extrapolate() renames a finished folder into place, so an existing one is complete.
-    const exists = await stat(join(out, "config.json")).then(() => true, () => false);
+    const done = async (f: string) => stat(join(out, f)).then(() => true, () => false);
+    const exists = (await done("config.json")) || (await done("adapter_config.json"));
     if (!exists) {
-      await this.options.extrapolate({ sft: this.options.sft, aligned: this.options.aligned, alpha, out, overwrite: true });
+      await this.options.extrapolate({ sft: this.options.sft, aligned: this.options.aligned, alpha, out, overwrite: true, ...(merge ? { merge: true } : {}) });
       this.writes++;
     }
     return {

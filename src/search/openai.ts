@@ -10,8 +10,15 @@
  * dev-mode POST /collective_rpc update_config → reload_weights). When a reload fails and a
  * launch command is given, the server is restarted on the new folder and later switches
  * restart too. Without either, the endpoint must already serve the one model asked for.
+ *
+ * LoRA adapters (`lora`): the server holds θ0 once (launched with {model} = θ0's folder, or
+ * already running with --enable-lora) and each α is a scaled adapter folder, loaded at
+ * runtime by name (vLLM: POST /v1/load_lora_adapter with VLLM_ALLOW_RUNTIME_LORA_UPDATING=True;
+ * SGLang: POST /load_lora_adapter) and asked for in the request's `model` field, so the
+ * server never restarts between α.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { UserError } from "../util/errors.js";
 import type { GenerateOptions, Generation, Generator, ModelRef, Sampling } from "./types.js";
@@ -46,6 +53,12 @@ export const RELOAD_PRESETS: Record<"sglang" | "vllm", ReloadOptions[]> = {
     { path: "/collective_rpc", body: { method: "reload_weights" } },
   ],
 };
+export interface LoraServingOptions {
+  /** θ0's folder: the one model the server loads (`{model}` of the launch command). */
+  baseDir: string;
+  /** The runtime load endpoint: "/v1/load_lora_adapter" (vLLM) or "/load_lora_adapter" (SGLang). */
+  loadPath: string;
+}
 
 export interface OpenAIGeneratorOptions {
   /** Base URL, e.g. http://127.0.0.1:8000 (a trailing /v1 is accepted). Required without `launch`. */
@@ -68,6 +81,7 @@ export interface OpenAIGeneratorOptions {
   launch?: LaunchOptions;
   /** One reload request, or several sent in order (see RELOAD_PRESETS). */
   reload?: ReloadOptions | ReloadOptions[];
+  lora?: LoraServingOptions;
   fetch?: typeof fetch;
   /** Log lines (server start/stop, retries). */
   log?: (line: string) => void;
@@ -79,6 +93,12 @@ class HttpError extends Error {
   constructor(message: string, readonly status: number, readonly retryAfterMs?: number) {
     super(message);
   }
+}
+
+/** A served adapter name from its folder: the folder name (alpha-0.5, …) plus a short hash of the path, so two runs never collide. */
+export function loraName(dir: string): string {
+  const base = dir.replace(/\/+$/, "").split("/").pop()!.replace(/[^\w.-]/g, "_").slice(0, 40);
+  return `expo-${base}-${createHash("sha256").update(dir).digest("hex").slice(0, 8)}`;
 }
 
 function shellQuote(s: string): string {
@@ -94,6 +114,8 @@ export class OpenAIGenerator implements Generator {
   reloads = 0;
   /** Set when an in-place reload failed and the backend fell back to restarting (the reason). */
   reloadFailed: string | undefined;
+  /** LoRA adapters loaded into the running server (lora mode), by folder. */
+  readonly adapters = new Map<string, string>();
   private current: string | undefined;
   private servedName: string | undefined;
   private child: ChildProcess | undefined;
@@ -136,6 +158,7 @@ export class OpenAIGenerator implements Generator {
   /** Makes the server serve `dir`: start, reload in place, or restart. */
   private async use(dir: string, signal?: AbortSignal): Promise<void> {
     if (this.current === dir) return;
+    if (this.options.lora) return this.useAdapter(dir, this.options.lora, signal);
     const { launch } = this.options;
     const reload = this.reloadFailed === undefined ? this.options.reload : undefined;
     // With a reload endpoint and an external server, reload on first use too: the server may
@@ -175,6 +198,23 @@ export class OpenAIGenerator implements Generator {
       this.options.log?.(`reload step ${step.path} for ${dir}: ${JSON.stringify(res).slice(0, 200)}`);
     }
     this.reloads++;
+  }
+
+  /** Lora mode: start the θ0 server once, load each α's adapter once, then ask for it by name. */
+  private async useAdapter(dir: string, lora: LoraServingOptions, signal?: AbortSignal): Promise<void> {
+    if (this.options.launch && !this.child) {
+      await this.startServer(lora.baseDir, this.options.launch, signal);
+      this.adapters.clear();
+    }
+    let name = this.adapters.get(dir);
+    if (!name) {
+      name = loraName(dir);
+      await this.request(lora.loadPath, { lora_name: name, lora_path: dir }, signal, this.options.launch?.readyTimeoutMs ?? 600_000, true);
+      this.adapters.set(dir, name);
+      this.options.log?.(`loaded LoRA adapter ${name} from ${dir} (${lora.loadPath})`);
+    }
+    this.current = dir;
+    this.servedName = name;
   }
 
   private async firstModelId(signal?: AbortSignal): Promise<string> {
@@ -283,7 +323,7 @@ export class OpenAIGenerator implements Generator {
   }
 
   /** POST with retries, backoff and a timeout per try. */
-  private async request(path: string, body: unknown, signal?: AbortSignal, timeoutMs = this.options.timeoutMs ?? 300_000): Promise<unknown> {
+  private async request(path: string, body: unknown, signal?: AbortSignal, timeoutMs = this.options.timeoutMs ?? 300_000, plainText = false): Promise<unknown> {
     const retries = this.options.retries ?? 4;
     const baseDelay = this.options.retryBaseMs ?? 500;
     let lastError: unknown;
@@ -312,7 +352,8 @@ export class OpenAIGenerator implements Generator {
           lastError = err;
           continue;
         }
-        return JSON.parse(text);
+        // vLLM's /v1/load_lora_adapter answers plain text.
+        return plainText ? text : JSON.parse(text);
       } catch (err) {
         if (signal?.aborted) throw err;
         if (err instanceof HttpError && !RETRYABLE.has(err.status)) throw err;

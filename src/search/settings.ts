@@ -18,7 +18,19 @@ export const MIN_DECISION_PROMPTS = 10;
 
 export type GeneratorSettings =
   | { kind: "embedded" }
-  | { kind: "openai"; endpoint?: string; launch?: string; port: number; reloadPath?: string; reloadEngine?: "sglang" | "vllm"; servedModel?: string; mode: "chat" | "completions"; concurrency?: number };
+  | {
+      kind: "openai";
+      endpoint?: string;
+      launch?: string;
+      port: number;
+      reloadPath?: string;
+      reloadEngine?: "sglang" | "vllm";
+      /** Where the server loads a LoRA adapter at runtime, when θ1 is one (default vLLM's). */
+      loraLoadPath?: string;
+      servedModel?: string;
+      mode: "chat" | "completions";
+      concurrency?: number;
+    };
 
 export type ScorerSettings =
   | { kind: "embedded"; /** A folder or a Hub id owner/name[@rev]; undefined: none given. */ rewardModel?: string }
@@ -61,6 +73,7 @@ export const SEARCH_FLAG_OPTIONS = {
   port: { type: "string" },
   "reload-path": { type: "string" },
   reload: { type: "string" },
+  "lora-load-path": { type: "string" },
   "served-model": { type: "string" },
   mode: { type: "string" },
   concurrency: { type: "string" },
@@ -102,6 +115,10 @@ Generation (paper defaults: temperature 0.7, top-p 0.9, top-k 40, penalties 0.1)
   --reload ENGINE        reload weights in place the engine's way: sglang, or vllm (VLLM_SERVER_DEV_MODE=1:
                          /collective_rpc update_config + reload_weights); with --launch, a failed reload restarts
   --served-model NAME    model name in requests (default: first id of /v1/models)
+  --lora-load-path P     θ1 is a LoRA adapter: the server (started with --enable-lora, or
+                         --launch with {model} = θ0) loads each α's scaled adapter at
+                         runtime from P: /v1/load_lora_adapter (vLLM, the default; set
+                         VLLM_ALLOW_RUNTIME_LORA_UPDATING=True) or /load_lora_adapter (SGLang)
   --mode chat|completions  request kind (default chat)
   --concurrency N        requests in flight (default 8)
   --max-new-tokens N     answer length cap (default ${PAPER_SAMPLING.maxTokens}; --max-tokens is the old name)
@@ -178,6 +195,7 @@ export function searchSettingsFrom(values: FlagValues): SearchSettings {
       port: positiveInt(values.port, "--port", 8000)!,
       reloadPath: values["reload-path"],
       reloadEngine: reloadEngine(values.reload, values["reload-path"]),
+      loraLoadPath: values["lora-load-path"],
       servedModel: values["served-model"],
       mode,
       concurrency: positiveInt(values.concurrency, "--concurrency"),

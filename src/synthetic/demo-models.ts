@@ -21,6 +21,7 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { deriveTinyModel, writeTinyModel, type TinyModel } from "./tiny-model.js";
 import { hashString, mulberry32, normalSampler } from "../util/random.js";
 import { tinyTokenizer } from "./tokenizer.js";
+import { writeTinyAdapter, type TinyAdapter } from "./tiny-adapter.js";
 
 /** Pieces the synthetic reward model likes (single tokens of the tiny tokenizer). */
 export const HELPFUL_PIECES = ["the", "and", "ing", "is", "it", "to", "of", "in", "on", "at"] as const;
@@ -138,6 +139,40 @@ export async function writeDemoModels(options: DemoModelsOptions): Promise<DemoM
 
   const unrelated = await writeTinyModel({ dir: join(options.dir, "unrelated"), hiddenSize: HIDDEN, layers: 2, heads: 4, kvHeads: 2, seed: 999, card: options.unrelatedCard });
   return { sft, aligned, reward, unrelated, helpfulIds, fillerId };
+}
+
+/**
+ * θ1 as a PEFT LoRA adapter on the demo's θ0, the way a QLoRA DPO run publishes it: rank-4
+ * LoRA on q_proj and v_proj (a fine-tuning-sized nudge, 0.5 % of θ0's RMS) and, through
+ * `rank_pattern`, a rank-1 LoRA on lm_head that carries the same logit biases as the full
+ * demo θ1 (B·A puts them in column 0, the constant channel). Its ExPO is a scale of that
+ * update, so the α curve has the same shape as the full model's.
+ */
+export async function writeDemoAdapter(options: { dir: string; base: string; baseModelName: string; card?: Record<string, unknown>; helpfulBias?: number; fillerBias?: number }): Promise<TinyAdapter> {
+  const { helpfulIds, fillerId } = demoTokenIds();
+  const helpfulBias = options.helpfulBias ?? 0.175;
+  const fillerBias = options.fillerBias ?? 0.19;
+  return writeTinyAdapter({
+    base: options.base,
+    dir: options.dir,
+    baseModelName: options.baseModelName,
+    r: 4,
+    loraAlpha: 8,
+    targetModules: ["q_proj", "v_proj", "lm_head"],
+    rankPattern: { lm_head: 1 },
+    relativeUpdate: 0.005,
+    seed: 12,
+    card: options.card,
+    factors: (module, { out, in: inF, scale }) => {
+      if (module !== "lm_head") return null;
+      const a = new Float64Array(inF);
+      a[0] = 1 / CHANNEL_VALUE;
+      const b = new Float64Array(out);
+      for (const id of helpfulIds) b[id] = helpfulBias / scale;
+      b[fillerId] = fillerBias / scale;
+      return { a, b };
+    },
+  });
 }
 
 const TOPICS = ["the sea", "bread", "rain", "cats", "the moon", "trains", "gardens", "music", "winter", "bees", "maps", "tea", "rivers", "clocks", "birds", "paper"];

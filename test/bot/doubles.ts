@@ -31,6 +31,12 @@ export class FakeHub implements BotHub {
   async parameterCount(repo: string): Promise<number | null> {
     return this.params.get(repo) ?? null;
   }
+
+  /** Repos that are PEFT adapters (no full weights: parameterCount is null). */
+  adapters = new Set<string>();
+  async isAdapter(repo: string): Promise<boolean> {
+    return this.adapters.has(repo);
+  }
 }
 
 /** A tagged θ1 whose card names θ0 as base_model, and θ0. */

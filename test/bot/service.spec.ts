@@ -145,6 +145,23 @@ describe("intake", () => {
     expect((dispatcher as RecordingDispatcher).dispatched).toHaveLength(0);
   });
 
+  it("sizes a LoRA adapter θ1 by its θ0: accepted when θ0 fits, refused when θ0 is over the limit", async () => {
+    const hub = new FakeHub()
+      .add("erin/small-lora", SHA1, { base_model: "erin/small-sft", tags: ["expo"] }, ["expo"])
+      .add("erin/small-sft", SHA0, {}, [], 7e9)
+      .add("erin/big-lora", SHA1, { base_model: "erin/big-sft", tags: ["expo"] }, ["expo"])
+      .add("erin/big-sft", SHA0, {}, [], 70e9);
+    for (const a of ["erin/small-lora", "erin/big-lora"]) {
+      hub.params.delete(a);
+      hub.adapters.add(a);
+    }
+    const { service, dispatcher, issues } = setup({ hub, config: { maxParams: 8e9 } });
+    expect(await service.intake({ source: "hub-poll", theta1: "erin/small-lora", requester: "hub:erin" })).toMatchObject({ request: { state: "dispatched" } });
+    await service.intake({ source: "hub-poll", theta1: "erin/big-lora", requester: "hub:erin" });
+    expect(issues.comments.at(-1)!.body).toMatch(/erin\/big-lora&#96; is a LoRA adapter on &#96;erin\/big-sft&#96;, which has 70\.00 B parameters; this bot takes models up to 8\.00 B/);
+    expect((dispatcher as RecordingDispatcher).dispatched.map((r) => r.theta1)).toEqual(["erin/small-lora"]);
+  });
+
   it("enforces per-requester and global quotas without recording the rejected request", async () => {
     const hub = pairHub();
     for (let i = 0; i < 4; i++) hub.add(`alice/m${i}`, SHA1, { base_model: "alice/chat-sft" }, ["expo"]);

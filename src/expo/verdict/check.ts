@@ -16,7 +16,9 @@ import { ShardIndexError } from "../../safetensors/shard-index.js";
 import { HubError } from "../../hub/errors.js";
 import { UserError } from "../../util/errors.js";
 import { baseModelHints } from "./base-hints.js";
-import { cardFromMetadata, parseCard, type CardInfo } from "./card.js";
+import { cardFromMetadata, parseCard, sameRepoId, type CardInfo } from "./card.js";
+import { adapterBaseModel, checkAdapterOnBase } from "./adapter.js";
+import { ADAPTER_CONFIG_FILE, isAdapter, type LoraAdapter } from "../../checkpoint/adapter.js";
 import { checkLineage } from "./lineage.js";
 import { aggregate, judgeWeights, measureSamples, planSamples } from "./sample.js";
 import { resolveModel, type HubSettings, type ModelSource } from "./source.js";
@@ -27,8 +29,8 @@ import { compareTokenizers } from "./tokenizer.js";
 import { sortReasons, verdictOf, type ModelSummary, type Reason, type TensorStat, type Verdict } from "./types.js";
 
 export interface CheckPairOptions {
-  /** θ0, the SFT checkpoint: a local folder or `owner/name[@revision]`. */
-  sft: string;
+  /** θ0, the SFT checkpoint: a local folder or `owner/name[@revision]`. For a LoRA adapter θ1 it defaults to the adapter's base model. */
+  sft?: string;
   /** θ1, the DPO/RLHF model trained from θ0. */
   aligned: string;
   /** Hub ids for local folders, so lineage can be compared (`--sft-id`, `--aligned-id`). */
@@ -148,13 +150,35 @@ async function measureAgainstBase(o: {
   }
 }
 
+/** The Verdict from its parts: reasons sorted, the verdict they give, bytes and requests of both sides. */
+function assembleVerdict(p: { s0: ModelSource; s1: ModelSource; sft: ModelSummary; aligned: ModelSummary; reasons: Reason[]; lineage: Verdict["lineage"]; tensors: TensorStat[]; overall: Verdict["overall"]; sibling?: Verdict["sibling"]; thresholds: Thresholds; started: number }): Verdict {
+  const u0 = p.s0.counter.summary(p.sft.dataBytes, p.s0.http());
+  const u1 = p.s1.counter.summary(p.aligned.dataBytes, p.s1.http());
+  const totalData = p.sft.dataBytes + p.aligned.dataBytes;
+  const sorted = sortReasons(p.reasons);
+  return {
+    schema: "expo-bot/verdict@1",
+    verdict: verdictOf(sorted),
+    sft: p.sft,
+    aligned: p.aligned,
+    reasons: sorted,
+    lineage: p.lineage,
+    tensors: p.tensors,
+    overall: p.overall,
+    ...(p.sibling ? { sibling: p.sibling } : {}),
+    usage: { bytes: u0.bytes + u1.bytes, requests: u0.requests + u1.requests, sft: u0, aligned: u1, fraction: totalData > 0 ? (u0.bytes + u1.bytes) / totalData : 0 },
+    thresholds: p.thresholds,
+    durationMs: Date.now() - p.started,
+  };
+}
+
 export async function checkPair(options: CheckPairOptions): Promise<Verdict> {
   const started = Date.now();
   const thresholds = resolveThresholds(options.thresholds ?? {});
-  const [s0, s1] = await Promise.all([
-    resolveModel(options.sft, { id: options.sftId, hub: options.hub, role: "θ0" }),
-    resolveModel(options.aligned, { id: options.alignedId, hub: options.hub, role: "θ1" }),
-  ]);
+  const s1 = await resolveModel(options.aligned, { id: options.alignedId, hub: options.hub, role: "θ1" });
+  if (await isAdapter(s1.access)) return checkAdapterPair({ ...options, thresholds }, s1, started);
+  if (!options.sft) throw new UserError("θ0 (--sft) is required when θ1 is a full model (only a LoRA adapter names its base model)");
+  const s0 = await resolveModel(options.sft, { id: options.sftId, hub: options.hub, role: "θ0" });
   let side0: Side | null = null;
   let side1: Side | null = null;
   try {
@@ -217,27 +241,38 @@ export async function checkPair(options: CheckPairOptions): Promise<Verdict> {
       }
     }
 
-    const sft = summary(side0);
-    const aligned = summary(side1);
-    const u0 = s0.counter.summary(sft.dataBytes, s0.http());
-    const u1 = s1.counter.summary(aligned.dataBytes, s1.http());
-    const totalData = sft.dataBytes + aligned.dataBytes;
-    const sorted = sortReasons(reasons);
-    return {
-      schema: "expo-bot/verdict@1",
-      verdict: verdictOf(sorted),
-      sft,
-      aligned,
-      reasons: sorted,
-      lineage,
-      tensors,
-      overall,
-      ...(sibling ? { sibling } : {}),
-      usage: { bytes: u0.bytes + u1.bytes, requests: u0.requests + u1.requests, sft: u0, aligned: u1, fraction: totalData > 0 ? (u0.bytes + u1.bytes) / totalData : 0 },
-      thresholds,
-      durationMs: Date.now() - started,
-    };
+    return assembleVerdict({ s0, s1, sft: summary(side0), aligned: summary(side1), reasons, lineage, tensors, overall, sibling, thresholds, started });
   } finally {
     await Promise.all([side0?.weights?.close(), side1?.weights?.close()]);
+  }
+}
+
+/** θ1 is a PEFT LoRA adapter: θ0 defaults to the base it names; see ./adapter.ts. */
+async function checkAdapterPair(options: Omit<CheckPairOptions, "thresholds"> & { thresholds: Thresholds }, s1: ModelSource, started: number): Promise<Verdict> {
+  const card1 = s1.cardData ? cardFromMetadata(s1.cardData) : parseCard(await s1.access.readText("README.md"));
+  const named = adapterBaseModel(await s1.access.readText(ADAPTER_CONFIG_FILE), card1);
+  const sftRef = options.sft ?? named;
+  if (!sftRef) throw new UserError(`θ1 (${s1.label}) is a LoRA adapter that names no base model (no base_model_name_or_path that is a Hub id, no single base_model in its card): pass θ0 with --sft`);
+  const s0 = await resolveModel(sftRef, { id: options.sftId ?? (options.sft ? undefined : named), hub: options.hub, role: "θ0" });
+  const side0 = await readSide(s0);
+  let adapter: LoraAdapter | null = null;
+  try {
+    const reasons: Reason[] = [];
+    if (side0.configError) reasons.push({ level: "refuse", code: "config-unreadable", message: `θ0 (${s0.label}): ${side0.configError}; the architecture cannot be checked.`, numbers: {} });
+    if (side0.weightsError) reasons.push({ level: "refuse", code: "weights-unreadable", message: `θ0's weights cannot be read: ${side0.weightsError}`, numbers: {} });
+    reasons.push(...baseModelHints({ label: s0.label, card: side0.card, tokenizerConfig: side0.tokenizerConfig, hasChatTemplateFile: side0.hasChatTemplateFile, config: side0.config as Record<string, unknown> | null }));
+    s0.counter.phase = "samples";
+    const result = await checkAdapterOnBase({ s1, theta0Id: s0.id, theta0Weights: side0.weights, theta0Tokenizer: side0.tokenizerJson, card1, thresholds: options.thresholds });
+    adapter = result.adapter;
+    reasons.push(...result.reasons);
+    const sft = summary(side0);
+    const w1 = adapter?.weights;
+    const aligned: ModelSummary = { ref: s1.ref, kind: s1.kind, id: s1.id, revision: s1.revision, sha: s1.sha, shards: w1 ? 1 : 0, tensors: w1?.tensors.size ?? 0, parameters: w1?.parameterCount() ?? 0, dataBytes: w1?.totalBytes() ?? 0 };
+    const status = !result.summary.baseModel || !s0.id ? "unknown" : sameRepoId(result.summary.baseModel, s0.id) ? "confirmed" : "mismatch";
+    const lineage: Verdict["lineage"] = { status, via: status === "unknown" ? null : "base_model", named: result.summary.baseModel ? [result.summary.baseModel] : [] };
+    const verdict = assembleVerdict({ s0, s1, sft, aligned, reasons, lineage, tensors: result.tensors, overall: aggregate(result.tensors), thresholds: options.thresholds, started });
+    return { ...verdict, adapter: result.summary };
+  } finally {
+    await Promise.all([side0.weights?.close(), adapter?.weights.close()]);
   }
 }

@@ -35,6 +35,11 @@ export function formatVerdict(v: Verdict, options: { width?: number } = {}): str
   out.push(`expo-bot check: ${headline}`);
   out.push(`  θ0 (SFT)      ${describeModel(v.sft)}`);
   out.push(`  θ1 (aligned)  ${describeModel(v.aligned)}`);
+  if (v.adapter) {
+    const a = v.adapter;
+    const scale = a.scale ? (a.scale.min === a.scale.max ? String(a.scale.min) : `${a.scale.min}–${a.scale.max}`) : "—";
+    out.push(`  θ1 is a LoRA adapter: r = ${a.r ?? "?"}, lora_alpha = ${a.loraAlpha ?? "?"}${a.useRslora ? " (rsLoRA)" : ""}, s = ${scale}, ${a.modules} module(s), ${a.fullTensors} full tensor(s); base named: ${a.baseModel ?? "none"}`);
+  }
   out.push("");
   out.push("Reasons:");
   for (const r of v.reasons) out.push(`  ${MARK[r.level]}  ${wrap(`${r.message} [${r.code}]`, width - 12, " ".repeat(12))}`);

@@ -3,6 +3,7 @@
  * prints. Versioned (`schema`) because the bot stores it in the ledger and results.json.
  */
 import type { Thresholds } from "./thresholds.js";
+import type { AdapterCheck } from "./adapter.js";
 
 export type VerdictLevel = "pass" | "warn" | "refuse";
 /** A reason's level: `info` explains a passed check, `warn` and `refuse` set the verdict. */
@@ -108,6 +109,8 @@ export interface Verdict {
   usage: Usage;
   thresholds: Thresholds;
   durationMs: number;
+  /** Set when θ1 is a PEFT LoRA adapter (./adapter.ts). */
+  adapter?: AdapterCheck;
 }
 
 export function verdictOf(reasons: readonly Reason[]): VerdictLevel {
