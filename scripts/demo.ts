@@ -13,5 +13,7 @@ try {
   process.exitCode = outcome.aligned.state === "published" && outcome.unrelated.state === "refused" ? 0 : 1;
 } catch (err) {
   console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = 1;
+  // A job may still be running in this process (the demo dispatches in-process): stop here
+  // rather than let it finish against a closed ledger and a stopped local Hub.
+  process.exit(1);
 }
