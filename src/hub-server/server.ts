@@ -165,7 +165,9 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       else {
         fault.remaining--;
         req.resume();
-        send(ctx, fault.status ?? 500, { "Content-Type": "application/json", ...(fault.headers ?? {}) }, fault.body ?? JSON.stringify({ error: `Injected fault (${fault.status ?? 500})` }));
+        const answerFault = () => send(ctx, fault.status ?? 500, { "Content-Type": "application/json", ...(fault.headers ?? {}) }, fault.body ?? JSON.stringify({ error: `Injected fault (${fault.status ?? 500})` }));
+        if (fault.delayMs) setTimeout(answerFault, fault.delayMs);
+        else answerFault();
         return;
       }
     }

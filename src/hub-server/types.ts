@@ -46,6 +46,8 @@ export interface FaultSpec {
   status?: number;
   headers?: Record<string, string>;
   body?: string;
+  /** Answer the status only after this many milliseconds (a slow failure: requests made beside it finish first). */
+  delayMs?: number;
   /** Handle the request normally but cut the body after this many bytes and close the
    * connection; counts only against responses whose body is longer than this. */
   truncateAfter?: number;

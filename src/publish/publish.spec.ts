@@ -156,7 +156,9 @@ describe("publishModel", () => {
     // Fresh weights so no blob is already in the store from other tests.
     const dir = join(tmp, "model-resume");
     await writeTinyModel({ dir, hiddenSize: 16, intermediateSize: 32, layers: 2, heads: 2, kvHeads: 1, shards: 3, seed: 99 });
-    hub.admin.injectFault({ path: "/__lfs/upload/", method: "PUT", status: 503, count: 1 });
+    // A slow failure: the client aborts its other uploads on the first error, so the objects
+    // sent beside the failing one must have landed before it fails for the rerun to skip them.
+    hub.admin.injectFault({ path: "/__lfs/upload/", method: "PUT", status: 503, count: 1, delayMs: 500 });
     await expect(publishModel(params(theta1, theta0, { modelDir: dir }))).rejects.toThrow();
     // The other uploads of the broken run may still be starting or streaming when it rejects:
     // let them land (no PUT in flight, and the count unchanged for a while).
