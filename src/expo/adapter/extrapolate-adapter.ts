@@ -116,9 +116,10 @@ export async function extrapolateAdapter(params: AdapterExtrapolateParams): Prom
           sideFiles = [...new Set([...fromBase, ...fromAdapter])];
           const config = await writeOutputConfig(params.sft, tmp, params.dtype ?? theta0Dtype);
           // Vocabulary grown by the adapter's full embedding/lm_head: the merged config must say so.
-          const grown = plan.full.actions.find((a) => a.kind === "extrapolate" && a.vocab);
-          if (grown && grown.kind === "extrapolate" && grown.vocab) {
-            config.vocab_size = grown.vocab.theta1Rows;
+          // By shape, not by action: at α = 0 the full tensors are copies, and the vocabulary is grown all the same.
+          const grown = plan.full.actions.find((a) => a.shape.length === 2 && a.shape[0] > (headers0.get(a.name)?.shape[0] ?? Infinity) && /(^|\.)(embed_tokens|lm_head)\.weight$/.test(a.name));
+          if (grown) {
+            config.vocab_size = grown.shape[0];
             await writeFile(join(tmp, "config.json"), JSON.stringify(config, null, 2) + "\n");
           }
           sideFiles.push("config.json");
