@@ -17,13 +17,13 @@ export interface FittedLoraModule extends LoraModule {
 
 /**
  * Every module's base tensor `<module>.weight` must be in θ0 as a float [out, in] matrix
- * matching lora_B [out, r] · lora_A [r, in]. The problems say, per module, why not: an adapter
- * made for another base model.
+ * matching lora_B [out, r] · lora_A [r, in], and every full tensor's name must be in θ0. The
+ * problems say, per module or tensor, why not: an adapter made for another base model.
  */
-export function fitLoraModules(theta0: ReadonlyMap<string, { dtype: string; shape: readonly number[] }>, modules: readonly LoraModule[]): { modules: FittedLoraModule[]; problems: string[] } {
+export function fitLoraModules(theta0: ReadonlyMap<string, { dtype: string; shape: readonly number[] }>, adapter: Pick<LoraAdapter, "modules" | "full">): { modules: FittedLoraModule[]; problems: string[] } {
   const problems: string[] = [];
   const fitted: FittedLoraModule[] = [];
-  for (const m of modules) {
+  for (const m of adapter.modules) {
     const h0 = theta0.get(m.baseTensor);
     if (!h0) {
       problems.push(`θ0 has no "${m.baseTensor}" for the adapter's module "${m.module}"`);
@@ -39,6 +39,7 @@ export function fitLoraModules(theta0: ReadonlyMap<string, { dtype: string; shap
     }
     fitted.push({ ...m, baseDtype: h0.dtype });
   }
+  for (const f of adapter.full) if (!theta0.has(f.baseTensor)) problems.push(`θ0 has no "${f.baseTensor}" for the adapter's full tensor "${f.key}"`);
   return { modules: fitted, problems };
 }
 
@@ -83,4 +84,19 @@ export function adapterTensorView(theta0: ModelWeights, adapter: LoraAdapter): M
   const tensors = new Map(theta0.tensors);
   for (const f of adapter.full) tensors.set(f.baseTensor, adapter.weights.get(f.key));
   return new ModelWeights(adapter.name, [], tensors, null);
+}
+
+/**
+ * The vocabulary size of θ1 when the adapter's full embedding or head has more rows than θ0's
+ * (a fine-tune that added tokens), else null: the merged model's `vocab_size`.
+ */
+export function grownVocabulary(theta0: ReadonlyMap<string, { shape: readonly number[] }>, adapter: Pick<LoraAdapter, "full" | "weights">): number | null {
+  let rows: number | null = null;
+  for (const f of adapter.full) {
+    if (!/(^|\.)(embed_tokens|lm_head)\.weight$/.test(f.baseTensor)) continue;
+    const r1 = adapter.weights.get(f.key).info.shape[0];
+    const r0 = theta0.get(f.baseTensor)?.shape[0];
+    if (r0 !== undefined && r1 > r0) rows = Math.max(rows ?? 0, r1);
+  }
+  return rows;
 }

@@ -6,7 +6,7 @@
  */
 import { isAdapter, openAdapterFrom } from "../checkpoint/adapter.js";
 import { readModelConfig, type ModelConfig } from "../checkpoint/config.js";
-import { adapterTensorView, fitLoraModules } from "../checkpoint/lora-update.js";
+import { adapterTensorView, fitLoraModules, grownVocabulary } from "../checkpoint/lora-update.js";
 import { localFolderAccess, openModelWeights, type ModelWeights } from "../checkpoint/weights.js";
 import { UserError } from "../util/errors.js";
 import type { ArchSpec } from "./arch.js";
@@ -109,15 +109,12 @@ async function loadAdapterRunner(dir: string, base: string, alpha: number, sessi
   const close = async () => void (await Promise.all([adapter.weights.close(), theta0.close()]));
   try {
     const headers0 = new Map([...theta0.tensors].map(([n, l]) => [n, l.info]));
-    const { modules, problems } = fitLoraModules(headers0, adapter.modules);
-    for (const f of adapter.full) if (!theta0.has(f.baseTensor)) problems.push(`θ0 has no "${f.baseTensor}" for the adapter's full tensor "${f.key}"`);
+    const { modules, problems } = fitLoraModules(headers0, adapter);
     if (problems.length) throw new UserError(`the adapter ${dir} does not fit θ0 ${base} (was it made for another base model?):\n  - ${problems.slice(0, 20).join("\n  - ")}`, { exitCode: 3 });
     const config = await readModelConfig(base);
     const theta1 = adapterTensorView(theta0, adapter);
-    for (const name of ["model.embed_tokens.weight", "lm_head.weight"]) {
-      const rows1 = theta1.has(name) ? theta1.get(name).info.shape[0] : 0;
-      if (theta1.has(name) && theta0.has(name) && rows1 > theta0.get(name).info.shape[0]) config.vocab_size = Math.max(config.vocab_size, rows1);
-    }
+    const grown = grownVocabulary(headers0, adapter);
+    if (grown !== null) config.vocab_size = grown;
     const lora: LoraUpdate = { adapter: adapter.weights, modules: new Map(modules.map((m) => [m.baseTensor, m])) };
     const runner = await ModelRunner.create(config, theta1, session, { theta0, alpha, lora });
     if (runner.spec.head !== "causal") {

@@ -16,6 +16,7 @@
  */
 import { join } from "node:path";
 import { openAdapterFrom, scaledAdapterConfig, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, type LoraAdapter } from "../../checkpoint/adapter.js";
+import { grownVocabulary } from "../../checkpoint/lora-update.js";
 import { copySideFiles, describeSource, PROVENANCE_FILE, toolVersion, writeOutputConfig } from "../../checkpoint/model-folder.js";
 import { localFolderAccess, openModelWeights, type ModelWeights } from "../../checkpoint/weights.js";
 import { DTYPE_BYTES, isFloatDtype, type FloatDtype } from "../../safetensors/dtype.js";
@@ -116,10 +117,10 @@ export async function extrapolateAdapter(params: AdapterExtrapolateParams): Prom
           sideFiles = [...new Set([...fromBase, ...fromAdapter])];
           const config = await writeOutputConfig(params.sft, tmp, params.dtype ?? theta0Dtype);
           // Vocabulary grown by the adapter's full embedding/lm_head: the merged config must say so.
-          // By shape, not by action: at α = 0 the full tensors are copies, and the vocabulary is grown all the same.
-          const grown = plan.full.actions.find((a) => a.shape.length === 2 && a.shape[0] > (headers0.get(a.name)?.shape[0] ?? Infinity) && /(^|\.)(embed_tokens|lm_head)\.weight$/.test(a.name));
-          if (grown) {
-            config.vocab_size = grown.shape[0];
+          // By shape, not by the plan's action: at α = 0 the full tensors are copies, and the vocabulary is grown all the same.
+          const grown = grownVocabulary(headers0, adapter);
+          if (grown !== null) {
+            config.vocab_size = grown;
             await writeFile(join(tmp, "config.json"), JSON.stringify(config, null, 2) + "\n");
           }
           sideFiles.push("config.json");

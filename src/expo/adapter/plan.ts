@@ -35,10 +35,8 @@ function listed(items: string[], max = 20): string {
 }
 
 export function planAdapter(theta0: ReadonlyMap<string, TensorHeader>, adapter: Pick<LoraAdapter, "modules" | "full" | "weights" | "name">, options: { alpha: number; rules?: readonly AlphaRule[]; dtype?: FloatDtype }): AdapterPlan {
-  const { modules, problems } = fitLoraModules(theta0, adapter.modules);
+  const { modules, problems } = fitLoraModules(theta0, adapter);
   const fullKeys = new Map(adapter.full.map((f) => [f.baseTensor, f.key]));
-  const missing = adapter.full.filter((f) => !theta0.has(f.baseTensor)).map((f) => `θ0 has no "${f.baseTensor}" for the adapter's full tensor "${f.key}"`);
-  problems.push(...missing);
   if (problems.length) {
     throw new UserError(`the adapter ${adapter.name} does not fit θ0 (was it made for another base model?):\n  - ${listed(problems)}`, { exitCode: 3 });
   }
