@@ -216,7 +216,8 @@ async function fillLoraSlot(dst: Float32Array, loc0: WeightLocation, m: LoraModu
   const { a, b } = await loraFactors(adapter, m);
   const dtype0 = loc0.info.dtype as FloatDtype;
   const rowBytes = m.inFeatures * DTYPE_BYTES[dtype0];
-  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / rowBytes));
+  // Rows per block: the two float64 work arrays stay near CHUNK_BYTES each.
+  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / (8 * m.inFeatures)));
   const w = scratch.doubles(0, rowsPerChunk * m.inFeatures);
   const d = scratch.doubles(1, rowsPerChunk * m.inFeatures);
   for (let row = 0; row < m.outFeatures; row += rowsPerChunk) {
