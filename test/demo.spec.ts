@@ -73,6 +73,9 @@ describe("npm run demo", () => {
     expect(r.chosenAlpha).toBeGreaterThan(0);
     expect(r.alphas.find((x) => x.alpha === r.chosenAlpha)!.ci[0]).toBeGreaterThan(0);
     expect(r.published?.repo).toBe("expo-bot/synthetic-dpo-lora-ExPO");
+    // The embedded engine loaded θ0 and the adapter once and switched every α in place.
+    expect(a.cost?.alphaVisits).toBeGreaterThan(1);
+    expect(a.cost?.modelSwitches).toBe(1);
     // The published adapter is θ1's with lora_alpha × (1 + α).
     expect(a.loraAlpha.published).toBeCloseTo(a.loraAlpha.theta1 * (1 + r.chosenAlpha!), 12);
     expect(a.card!.metadata).toMatchObject({ base_model: "demo/synthetic-sft", base_model_relation: "adapter", library_name: "peft" });

@@ -85,7 +85,8 @@ export interface DemoOutcome {
     check: { verdict: string; r: number | null; scale: number | null; relativeUpdate: number | null } | null;
     /** The published adapter_config.json's lora_alpha, and θ1's. */
     loraAlpha: { theta1: number; published: number | null };
-    modelLoads: number | null;
+    /** The search's α visits (an α revisited after another counts again), and the times generation moved to another model (1: θ0 and the adapter loaded once, every α switched in place). */
+    cost: { alphaVisits: number; modelSwitches: number | null } | null;
   }) | null;
   hubUrl: string;
   seconds: number;
@@ -280,7 +281,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
         comment: threadText("demo/synthetic-dpo-lora").find((b) => b.includes("expo-bot:result")) ?? null,
         check: check ? { verdict: check.verdict, r: check.adapter?.r ?? null, scale: check.adapter?.scale?.max ?? null, relativeUpdate: check.overall?.relativeDistance ?? null } : null,
         loraAlpha: { theta1: Number(adapter!.config.lora_alpha), published: published ? Number(JSON.parse(published).lora_alpha) : null },
-        modelLoads: search?.cost?.modelLoads ?? null,
+        cost: search?.cost ? { alphaVisits: search.cost.modelLoads, modelSwitches: search.cost.modelSwitches ?? null } : null,
       };
     }
     printOutcome(outcome, dir, issues, log);
@@ -339,7 +340,7 @@ function printAdapterCase(a: NonNullable<DemoOutcome["adapter"]>, hubUrl: string
   if (a.check) log(`Verdict: ${a.check.verdict} — LoRA r = ${a.check.r}, s up to ${a.check.scale}, ‖s·B·A‖/‖θ0‖ on the sampled modules = ${a.check.relativeUpdate?.toExponential(2)}`);
   const r = a.result;
   if (r) {
-    log(`α search: ${r.alphas.map((x) => `α=${x.alpha} Δ ${fmt(x.delta)}`).join(", ")}${a.modelLoads !== null ? ` (${a.modelLoads} model loads: one merged folder per α on the embedded engine)` : ""}`);
+    log(`α search: ${r.alphas.map((x) => `α=${x.alpha} Δ ${fmt(x.delta)}`).join(", ")}${a.cost ? ` (${a.cost.alphaVisits} α visits served from ${a.cost.modelSwitches} load of θ0 and the adapter: the embedded engine applies (1 + α)·s·B·A in place, no merged folder)` : ""}`);
     log(r.chosenAlpha === null ? "Decision: no gain — nothing published." : `Decision: α = ${r.chosenAlpha}: the update s·B·A scaled by ${1 + r.chosenAlpha}`);
   }
   if (r?.published) {

@@ -4,18 +4,22 @@
  * logits of a token sequence, reward scores. Runs blocking ONNX calls: the public API
  * (index.ts) drives it from a worker thread; tests and the worker use it directly.
  */
+import { isAdapter, openAdapterFrom } from "../checkpoint/adapter.js";
 import { readModelConfig, type ModelConfig } from "../checkpoint/config.js";
-import { openModelWeights, type ModelWeights } from "../checkpoint/weights.js";
+import { adapterTensorView, fitLoraModules, grownVocabulary } from "../checkpoint/lora-update.js";
+import { localFolderAccess, openModelWeights, type ModelWeights } from "../checkpoint/weights.js";
 import { UserError } from "../util/errors.js";
 import type { ArchSpec } from "./arch.js";
 import { ModelRunner, type KvCache, type SessionOptions } from "./runner.js";
+import type { LoraUpdate } from "./weight-store.js";
 import { sampleToken, seededRandom, type SamplingOptions } from "./sampling.js";
 import { ModelTokenizer, type Prompt } from "./tokenizer.js";
 
 export interface LoadOptions extends SessionOptions {
   /**
    * θ0's folder: load the folder given as θ1 and serve θ1 + α(θ1 − θ0) for any α, switched in
-   * place with `setAlpha` (one session, no extrapolated folder). Causal LMs only.
+   * place with `setAlpha` (one session, no extrapolated folder). Causal LMs only. θ1 may be a
+   * LoRA adapter folder on θ0: then θ0 is loaded once and each α is θ0 + (1 + α)·s·B·A.
    */
   extrapolateFrom?: string;
   /** The first α served with `extrapolateFrom` (default 0: θ1 itself). */
@@ -50,15 +54,19 @@ export interface ScorePair {
   response: string;
 }
 
-/** A loaded runner, and for an α pair the open θ1 / θ0 weights its `setAlpha` re-reads. */
+/** A loaded runner, and for an α pair the open θ1 / θ0 weights its `setAlpha` re-reads (and the adapter, for a LoRA θ1). */
 interface Loaded {
   runner: ModelRunner;
-  pair: { theta1: ModelWeights; theta0: ModelWeights; alpha: number } | null;
+  pair: { theta1: ModelWeights; theta0: ModelWeights; alpha: number; lora?: LoraUpdate; close: () => Promise<void> } | null;
 }
 
 async function loadRunner(dir: string, options: LoadOptions, expect: "causal" | "reward"): Promise<Loaded> {
   const { extrapolateFrom, alpha, ...session } = options;
   if (extrapolateFrom !== undefined && expect !== "causal") throw new UserError("extrapolateFrom is for causal LMs only");
+  if (await isAdapter(localFolderAccess(dir))) {
+    if (extrapolateFrom === undefined) throw new UserError(`${dir} is a LoRA adapter: load it with extrapolateFrom (θ0, the base model it was trained on)`);
+    return loadAdapterRunner(dir, extrapolateFrom, alpha ?? 0, session);
+  }
   const config = await readModelConfig(dir);
   const weights = await openModelWeights(dir);
   const theta0 = extrapolateFrom !== undefined ? await openModelWeights(extrapolateFrom).catch(async (err) => {
@@ -77,12 +85,46 @@ async function loadRunner(dir: string, options: LoadOptions, expect: "causal" | 
       );
     }
     keepOpen = theta0 !== null;
-    return { runner, pair: theta0 ? { theta1: weights, theta0, alpha: a } : null };
+    return { runner, pair: theta0 ? { theta1: weights, theta0, alpha: a, close: async () => void (await Promise.all([weights.close(), theta0.close()])) } : null };
   } finally {
     if (!keepOpen) {
       await weights.close();
       await theta0?.close();
     }
+  }
+}
+
+/**
+ * θ1 a LoRA adapter on θ0 (docs/lora.md): θ0's config and weights with the adapter's update
+ * applied per α in the weight store. The adapter is read and judged (DoRA and the like refused)
+ * before θ0 is opened; its modules must fit θ0. Config as `extrapolate --merge` writes it:
+ * θ0's, with `vocab_size` following an embedding the adapter grew.
+ */
+async function loadAdapterRunner(dir: string, base: string, alpha: number, session: SessionOptions): Promise<Loaded> {
+  const adapter = await openAdapterFrom(localFolderAccess(dir));
+  const theta0 = await openModelWeights(base).catch(async (err) => {
+    await adapter.weights.close();
+    throw err;
+  });
+  const close = async () => void (await Promise.all([adapter.weights.close(), theta0.close()]));
+  try {
+    const headers0 = new Map([...theta0.tensors].map(([n, l]) => [n, l.info]));
+    const { modules, problems } = fitLoraModules(headers0, adapter);
+    if (problems.length) throw new UserError(`the adapter ${dir} does not fit θ0 ${base} (was it made for another base model?):\n  - ${problems.slice(0, 20).join("\n  - ")}`, { exitCode: 3 });
+    const config = await readModelConfig(base);
+    const theta1 = adapterTensorView(theta0, adapter);
+    const grown = grownVocabulary(headers0, adapter);
+    if (grown !== null) config.vocab_size = grown;
+    const lora: LoraUpdate = { adapter: adapter.weights, modules: new Map(modules.map((m) => [m.baseTensor, m])) };
+    const runner = await ModelRunner.create(config, theta1, session, { theta0, alpha, lora });
+    if (runner.spec.head !== "causal") {
+      await runner.close();
+      throw new UserError(`${base}: ${runner.spec.architecture} is a sequence-classification (reward) model, not a causal LM`);
+    }
+    return { runner, pair: { theta1, theta0, alpha, lora, close } };
+  } catch (err) {
+    await close();
+    throw err;
   }
 }
 
@@ -110,7 +152,9 @@ export class CausalLMEngine {
   ) {}
 
   static async load(dir: string, options: LoadOptions = {}): Promise<CausalLMEngine> {
-    const tokenizer = await ModelTokenizer.load(dir);
+    // A LoRA θ1 has θ0's tokenizer unless it ships its own files (a merged folder's overlay).
+    const adapterBase = options.extrapolateFrom !== undefined && (await isAdapter(localFolderAccess(dir))) ? options.extrapolateFrom : undefined;
+    const tokenizer = await ModelTokenizer.load(dir, adapterBase);
     const { runner, pair } = await loadRunner(dir, options, "causal");
     return new CausalLMEngine(runner, tokenizer, pair);
   }
@@ -132,7 +176,7 @@ export class CausalLMEngine {
     if (!this.pair) throw new UserError("setAlpha needs a model loaded with extrapolateFrom (θ0's folder)");
     if (alpha === this.pair.alpha) return null;
     const t0 = performance.now();
-    await this.runner.refill(this.pair.theta1, { theta0: this.pair.theta0, alpha });
+    await this.runner.refill(this.pair.theta1, { theta0: this.pair.theta0, alpha, lora: this.pair.lora });
     this.pair.alpha = alpha;
     this.lastSwitch = { alpha, ms: performance.now() - t0 };
     return this.lastSwitch;
@@ -274,8 +318,7 @@ export class CausalLMEngine {
 
   async close(): Promise<void> {
     await this.runner.close();
-    await this.pair?.theta1.close();
-    await this.pair?.theta0.close();
+    await this.pair?.close();
   }
 }
 

@@ -5,7 +5,7 @@
  * rendered as transformers' `apply_chat_template` does (the special-token strings in scope,
  * tokenized without adding special tokens again).
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Template } from "@huggingface/jinja";
 import { Tokenizer } from "@huggingface/tokenizers";
@@ -29,20 +29,29 @@ export class ModelTokenizer {
     readonly padId: number | null,
   ) {}
 
-  static async load(dir: string): Promise<ModelTokenizer> {
-    const tokenizerJson = await readJson(join(dir, "tokenizer.json"), true);
-    const tokenizerConfig = ((await readJson(join(dir, "tokenizer_config.json"), false)) ?? {}) as Record<string, unknown>;
-    const config = ((await readJson(join(dir, "config.json"), false)) ?? {}) as Record<string, unknown>;
-    const generationConfig = ((await readJson(join(dir, "generation_config.json"), false)) ?? {}) as Record<string, unknown>;
+  /**
+   * `base`: `dir` is a LoRA adapter folder on this model: each file is the adapter's when it
+   * ships one, else the base's, and config.json is the base's (what `extrapolate --merge` writes).
+   */
+  static async load(dir: string, base?: string): Promise<ModelTokenizer> {
+    const path = async (file: string): Promise<string> => {
+      if (base === undefined) return join(dir, file);
+      if (file !== "config.json" && (await stat(join(dir, file)).then(() => true, () => false))) return join(dir, file);
+      return join(base, file);
+    };
+    const tokenizerJson = await readJson(await path("tokenizer.json"), true);
+    const tokenizerConfig = ((await readJson(await path("tokenizer_config.json"), false)) ?? {}) as Record<string, unknown>;
+    const config = ((await readJson(await path("config.json"), false)) ?? {}) as Record<string, unknown>;
+    const generationConfig = ((await readJson(await path("generation_config.json"), false)) ?? {}) as Record<string, unknown>;
     const tokenizer = new Tokenizer(tokenizerJson as object, tokenizerConfig);
 
     let templateText: string | null = null;
     const ct = tokenizerConfig.chat_template;
     if (typeof ct === "string") templateText = ct;
     else if (Array.isArray(ct)) templateText = (ct.find((t) => t?.name === "default") ?? ct[0])?.template ?? null;
-    if (templateText === null) templateText = await readText(join(dir, "chat_template.jinja"));
+    if (templateText === null) templateText = await readText(await path("chat_template.jinja"));
     if (templateText === null) {
-      const j = (await readJson(join(dir, "chat_template.json"), false)) as { chat_template?: string } | null;
+      const j = (await readJson(await path("chat_template.json"), false)) as { chat_template?: string } | null;
       templateText = j?.chat_template ?? null;
     }
     let template: Template | null = null;

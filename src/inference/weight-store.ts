@@ -6,12 +6,19 @@
  * - α pair: w = θ1 + α(θ1 − θ0), each value computed in double precision from θ1's and θ0's
  *   stored values and rounded once to float32 — src/expo/kernel.ts's definition with a float32
  *   output. Vocabulary rows θ1 appended beyond θ0's are θ1's (Δ = 0 there), as src/expo does.
+ * - α pair whose θ1 is a LoRA adapter on θ0 (`AlphaPair.lora`): an adapted weight is
+ *   w = θ0 + (1 + α)·s·B·A, in double precision (src/checkpoint/lora-update.ts, the numerics
+ *   of `extrapolate --merge`) and rounded once to float32; the adapter's full tensors
+ *   (`modules_to_save`) are θ1 in the rule above; every other weight is θ0's, which no α
+ *   changes, so a refill skips it.
  *
  * `fill` rewrites the same arrays in place, so the session that was created over them serves
  * the new α at once (onnxruntime-node passes CPU inputs to the kernels without copying). Tensors keep their stored layout: no transposing.
  * Nothing that grows with the model is allocated besides the arrays: bytes are read a few
  * MiB at a time (the next chunk is read while the current one is converted).
  */
+import type { LoraModule } from "../checkpoint/adapter.js";
+import { loraFactors, loraRows } from "../checkpoint/lora-update.js";
 import type { ModelWeights, WeightLocation } from "../checkpoint/weights.js";
 import { decodeFloatsInto } from "../safetensors/codec.js";
 import type { ByteSource } from "../safetensors/byte-source.js";
@@ -27,9 +34,21 @@ export interface AlphaPair {
   /** θ0, the SFT checkpoint (same architecture and tensor names as θ1). */
   theta0: ModelWeights;
   alpha: number;
+  /** θ1 is this LoRA adapter on θ0 (θ1's weights then are θ0's, its full tensors aside). */
+  lora?: LoraUpdate;
+}
+
+export interface LoraUpdate {
+  /** The adapter's tensors (lora_A, lora_B by their PEFT keys). */
+  adapter: ModelWeights;
+  /** The adapted modules, by θ0's tensor they add to (`<module>.weight`); each fits θ0. */
+  modules: ReadonlyMap<string, LoraModule>;
 }
 
 export class WeightStore {
+  /** Slots holding a tensor that no α changes (θ1's is θ0's), by the location they were filled from. */
+  private readonly constant = new Map<string, WeightLocation>();
+
   private constructor(
     readonly slots: WeightSlot[],
     /** By slot input name. */
@@ -66,15 +85,36 @@ export class WeightStore {
     }
   }
 
-  /** Fills every array from θ1 alone, or θ1 + α(θ1 − θ0). */
+  /**
+   * Fills every array from θ1 alone, or θ1 + α(θ1 − θ0); with `pair.lora`, adapted weights as
+   * θ0 + (1 + α)·s·B·A. A slot already filled from a tensor no α changes is not read again.
+   */
   async fill(theta1: ModelWeights, pair?: AlphaPair): Promise<void> {
     if (pair) {
       if (!Number.isFinite(pair.alpha)) throw new UserError(`alpha must be a finite number, got ${pair.alpha}`);
       WeightStore.checkPair(this.slots, theta1, pair.theta0);
+      if (pair.lora) {
+        // An update with no slot would be silently dropped: the model served would not be θ1.
+        const slotted = new Set(this.slots.map((s) => s.tensor));
+        const unused = [...pair.lora.modules.values()].filter((m) => !slotted.has(m.baseTensor)).map((m) => m.module);
+        if (unused.length) throw new UserError(`${pair.lora.adapter.name}: the model's graph has no weight for the adapted module(s) ${unused.slice(0, 5).map((m) => `"${m}"`).join(", ")}; cannot serve this adapter in place`);
+      }
     }
     const scratch = new Scratch();
     for (const slot of this.slots) {
-      await fillSlot(this.arrays.get(slot.input)!, slot, theta1.get(slot.tensor), pair ? { loc: pair.theta0.get(slot.tensor), alpha: pair.alpha } : null, scratch);
+      const dst = this.arrays.get(slot.input)!;
+      const module = pair?.lora?.modules.get(slot.tensor);
+      if (module) {
+        this.constant.delete(slot.input);
+        await fillLoraSlot(dst, pair!.theta0.get(slot.tensor), module, pair!.lora!.adapter, (1 + pair!.alpha) * module.scale, scratch);
+        continue;
+      }
+      const loc1 = theta1.get(slot.tensor);
+      const same = pair !== undefined && pair.theta0.get(slot.tensor) === loc1;
+      if (same && this.constant.get(slot.input) === loc1) continue;
+      await fillSlot(dst, slot, loc1, pair && !same ? { loc: pair.theta0.get(slot.tensor), alpha: pair.alpha } : null, scratch);
+      if (same) this.constant.set(slot.input, loc1);
+      else this.constant.delete(slot.input);
     }
   }
 }
@@ -93,6 +133,12 @@ class Scratch {
     if (!this.buffers[i] || this.buffers[i].byteLength < n) this.buffers[i] = new Uint8Array(n);
     return this.buffers[i];
   }
+  private readonly wide: Float64Array[] = [];
+  /** Double-precision work arrays (the LoRA update), grown on demand. */
+  doubles(i: number, n: number): Float64Array {
+    if (!this.wide[i] || this.wide[i].length < n) this.wide[i] = new Float64Array(n);
+    return this.wide[i];
+  }
   /** θ0's decoded chunk. */
   floats(n: number): Float32Array {
     if (this.decoded.length < n) this.decoded = new Float32Array(n);
@@ -100,11 +146,15 @@ class Scratch {
   }
 }
 
-/** Bytes [begin, begin + length) of a tensor's data, into `buffer` when the source can fill one. */
-async function readRange(loc: WeightLocation, name: string, begin: number, length: number, buffer: Uint8Array): Promise<Uint8Array> {
+/**
+ * Bytes [begin, begin + length) of a tensor's data, into `buffer` when the source can fill one.
+ * By location, not name: an adapter's full tensor stands for θ0's name under its PEFT key.
+ */
+async function readRange(loc: WeightLocation, begin: number, length: number, buffer: Uint8Array): Promise<Uint8Array> {
   const source = loc.file.source as ByteSource & { readInto?: (target: Uint8Array, offset: number) => Promise<Uint8Array> };
-  if (!source.readInto) return loc.file.readTensorRange(name, begin, begin + length);
-  return source.readInto(buffer.subarray(0, length), loc.file.header.dataStart + loc.info.dataOffsets[0] + begin);
+  const offset = loc.file.header.dataStart + loc.info.dataOffsets[0] + begin;
+  if (!source.readInto) return source.read(offset, length);
+  return source.readInto(buffer.subarray(0, length), offset);
 }
 
 async function fillSlot(
@@ -135,8 +185,8 @@ async function fillSlot(
     const n0 = pair ? Math.max(0, Math.min(n, rows0 - r0)) : 0;
     const t = turn++ % 2;
     const [theta1, theta0] = await Promise.all([
-      readRange(loc1, slot.tensor, r0 * cols * size1, n * cols * size1, buffers1[t]),
-      n0 > 0 ? readRange(pair!.loc, slot.tensor, r0 * cols * size0, n0 * cols * size0, buffers0[t]) : Promise.resolve(null),
+      readRange(loc1, r0 * cols * size1, n * cols * size1, buffers1[t]),
+      n0 > 0 ? readRange(pair!.loc, r0 * cols * size0, n0 * cols * size0, buffers0[t]) : Promise.resolve(null),
     ]);
     return { rows: n, theta1, theta0 };
   };
@@ -154,6 +204,30 @@ async function fillSlot(
       combine(out, a0, pair!.alpha, chunk.theta0.byteLength / size0);
     }
     r0 = r1;
+  }
+}
+
+/**
+ * θ0 + f·Σ_k B[i,k]·A[k,j] (f = (1 + α)·s) row block by row block: θ0 decoded to double, the
+ * product summed in double (k ascending), the sum rounded once on the store into float32 —
+ * value for value what `extrapolate --merge --dtype f32` writes.
+ */
+async function fillLoraSlot(dst: Float32Array, loc0: WeightLocation, m: LoraModule, adapter: ModelWeights, f: number, scratch: Scratch): Promise<void> {
+  const { a, b } = await loraFactors(adapter, m);
+  const dtype0 = loc0.info.dtype as FloatDtype;
+  const rowBytes = m.inFeatures * DTYPE_BYTES[dtype0];
+  // Rows per block: the two float64 work arrays stay near CHUNK_BYTES each.
+  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / (8 * m.inFeatures)));
+  const w = scratch.doubles(0, rowsPerChunk * m.inFeatures);
+  const d = scratch.doubles(1, rowsPerChunk * m.inFeatures);
+  for (let row = 0; row < m.outFeatures; row += rowsPerChunk) {
+    const end = Math.min(m.outFeatures, row + rowsPerChunk);
+    const n = (end - row) * m.inFeatures;
+    const bytes = await readRange(loc0, row * rowBytes, (end - row) * rowBytes, scratch.bytes(0, rowsPerChunk * rowBytes));
+    decodeFloatsInto(dtype0, bytes, w);
+    loraRows(a, b, m.rank, m.inFeatures, row, end, d);
+    const out = dst.subarray(row * m.inFeatures, end * m.inFeatures);
+    for (let i = 0; i < n; i++) out[i] = w[i] + f * d[i];
   }
 }
 

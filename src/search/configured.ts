@@ -79,15 +79,13 @@ export async function runConfiguredSearch(params: ConfiguredSearchParams): Promi
   } else scorer = new HttpScorer({ endpoint: settings.scorer.endpoint, format: settings.scorer.format });
 
   const g = settings.generator;
-  // A LoRA θ1 (docs/lora.md): every α is the same adapter scaled. External engines keep θ0 and
-  // load one scaled adapter per α by name; the embedded engine gets a merged folder per α (its
-  // in-place α switch takes full pairs only).
+  // A LoRA θ1 (docs/lora.md): every α is the same adapter scaled. The embedded engine loads
+  // θ0 (+ θ1, or the adapter) once and switches α in place; external engines get a folder per α,
+  // or, for an adapter, keep θ0 and load one scaled adapter per α by name.
   const alignedIsAdapter = await isAdapter(localFolderAccess(params.aligned));
-  // The embedded engine loads θ0 and θ1 once and switches α in place; external engines get a folder per α.
-  const inPlace = g.kind === "embedded" && !alignedIsAdapter;
   const generator: Generator =
     g.kind === "embedded"
-      ? new EmbeddedGenerator(inPlace ? { pair: { sft: params.sft, aligned: params.aligned } } : {})
+      ? new EmbeddedGenerator({ pair: { sft: params.sft, aligned: params.aligned } })
       : new OpenAIGenerator({
           endpoint: g.endpoint,
           mode: g.mode,
@@ -101,12 +99,12 @@ export async function runConfiguredSearch(params: ConfiguredSearchParams): Promi
         });
 
   const { extrapolate } = await import("../expo/index.js");
-  const materializer = inPlace
+  const materializer = g.kind === "embedded"
     ? new InPlaceMaterializer(params.aligned)
     : new FolderMaterializer({
         sft: params.sft,
         aligned: params.aligned,
-        ...(alignedIsAdapter ? { adapter: g.kind === "openai" ? ("adapter" as const) : ("merge" as const) } : {}),
+        ...(alignedIsAdapter ? { adapter: "adapter" as const } : {}),
         workDir: settings.work ? resolve(settings.work) : join(out, "models"),
         extrapolate: (o) => extrapolate(o),
       });

@@ -2,9 +2,10 @@
  * Embedded backends: the project's own ONNX engine (src/inference) as a Generator and a
  * Scorer.
  *
- * With `pair` (θ0 and θ1 folders) the generator loads θ1 once, with θ0 beside it, and serves
- * every α by switching the engine's weights in place (`setAlpha`): one load for the whole
- * search, no extrapolated folder (pair it with `InPlaceMaterializer`). Without it, one model
+ * With `pair` (θ0 and θ1 folders; θ1 may be a LoRA adapter on θ0) the generator loads θ1
+ * once, with θ0 beside it, and serves every α by switching the engine's weights in place
+ * (`setAlpha`): one load for the whole search, no extrapolated or merged folder (pair it with
+ * `InPlaceMaterializer`). Without it, one model
  * folder is loaded at a time and asking for another α's folder loads that folder.
  */
 import { loadCausalLM, loadRewardModel, type CausalLM, type InferenceOptions, type RewardModel } from "../inference/index.js";
@@ -13,7 +14,7 @@ import type { GenerateOptions, Generation, Generator, ModelRef, Sampling, ScoreI
 export interface EmbeddedGeneratorOptions extends InferenceOptions {
   /** Prompts per forward batch of the engine (default 8). */
   batchSize?: number;
-  /** Serve θ1 + α(θ1 − θ0) in place from these folders (the ModelRef's α is used, its dir ignored). */
+  /** Serve θ1 + α(θ1 − θ0) in place from these folders, `aligned` a model or a LoRA adapter folder (the ModelRef's α is used, its dir ignored). */
   pair?: { sft: string; aligned: string };
 }
 

@@ -21,7 +21,7 @@ export interface FolderMaterializerOptions {
   keep?: boolean;
   /**
    * θ1 is a LoRA adapter: "merge" writes a merged full model per α, α = 0 included (engines
-   * that load one folder); "adapter" writes the scaled adapter per α and gives θ1's own
+   * that load one folder; the search's embedded engine needs none, it applies α in place); "adapter" writes the scaled adapter per α and gives θ1's own
    * adapter folder for α = 0 (engines that serve adapters by name).
    */
   adapter?: "merge" | "adapter";

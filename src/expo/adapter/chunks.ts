@@ -10,7 +10,8 @@
  * - `convertedChunks`: a θ0 tensor copied (converted when the output dtype differs).
  */
 import type { ModelWeights } from "../../checkpoint/weights.js";
-import { decodeFloats, decodeFloatsInto, encodeFloats, MAX_FINITE } from "../../safetensors/codec.js";
+import { loraFactors, loraRows } from "../../checkpoint/lora-update.js";
+import { decodeFloatsInto, encodeFloats, MAX_FINITE } from "../../safetensors/codec.js";
 import { DTYPE_BYTES, isFloatDtype, type FloatDtype } from "../../safetensors/dtype.js";
 import { extrapolateChunk, type ChunkWorkspace, type KernelStats } from "../kernel.js";
 import type { TensorAction } from "../plan.js";
@@ -44,37 +45,6 @@ export async function* fullTensorChunks(p: { action: TensorAction; key: string; 
       yield extrapolateChunk(ws, b1, d1, null, d1, out, 0, { nonFiniteInputs: 0, overflows: 0, sumDelta2: 0, sumTheta0Sq: 0 }).slice();
     }
     from = upTo;
-  }
-}
-
-/** The update's two factors in double precision: A [r, in] and B [out, r], row-major. */
-export async function loraFactors(adapter: ModelWeights, m: Pick<AdapterModulePlan, "a" | "b">): Promise<{ a: Float64Array; b: Float64Array }> {
-  const read = async (name: string) => {
-    const { info } = adapter.get(name);
-    return decodeFloats(info.dtype as FloatDtype, await adapter.readBytes(name));
-  };
-  return { a: await read(m.a), b: await read(m.b) };
-}
-
-/**
- * Rows [row0, row1) of Σ_k B[i,k]·A[k,j] into `out` (length (row1 − row0)·in). Each element
- * is one float64 sum over k ascending, starting from 0 (the order of the naive triple loop, so
- * the bits are the reference's); four k per pass over the row, which keeps that order.
- */
-export function loraRows(a: Float64Array, b: Float64Array, rank: number, inF: number, row0: number, row1: number, out: Float64Array): void {
-  for (let i = row0; i < row1; i++) {
-    const o = (i - row0) * inF;
-    out.fill(0, o, o + inF);
-    let k = 0;
-    for (; k + 4 <= rank; k += 4) {
-      const b0 = b[i * rank + k], b1 = b[i * rank + k + 1], b2 = b[i * rank + k + 2], b3 = b[i * rank + k + 3];
-      const a0 = k * inF, a1 = a0 + inF, a2 = a1 + inF, a3 = a2 + inF;
-      for (let j = 0; j < inF; j++) out[o + j] = out[o + j] + b0 * a[a0 + j] + b1 * a[a1 + j] + b2 * a[a2 + j] + b3 * a[a3 + j];
-    }
-    for (; k < rank; k++) {
-      const bk = b[i * rank + k], ak = k * inF;
-      for (let j = 0; j < inF; j++) out[o + j] += bk * a[ak + j];
-    }
   }
 }
 

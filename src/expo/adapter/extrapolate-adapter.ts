@@ -16,6 +16,7 @@
  */
 import { join } from "node:path";
 import { openAdapterFrom, scaledAdapterConfig, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, type LoraAdapter } from "../../checkpoint/adapter.js";
+import { grownVocabulary } from "../../checkpoint/lora-update.js";
 import { copySideFiles, describeSource, PROVENANCE_FILE, toolVersion, writeOutputConfig } from "../../checkpoint/model-folder.js";
 import { localFolderAccess, openModelWeights, type ModelWeights } from "../../checkpoint/weights.js";
 import { DTYPE_BYTES, isFloatDtype, type FloatDtype } from "../../safetensors/dtype.js";
@@ -116,9 +117,10 @@ export async function extrapolateAdapter(params: AdapterExtrapolateParams): Prom
           sideFiles = [...new Set([...fromBase, ...fromAdapter])];
           const config = await writeOutputConfig(params.sft, tmp, params.dtype ?? theta0Dtype);
           // Vocabulary grown by the adapter's full embedding/lm_head: the merged config must say so.
-          const grown = plan.full.actions.find((a) => a.kind === "extrapolate" && a.vocab);
-          if (grown && grown.kind === "extrapolate" && grown.vocab) {
-            config.vocab_size = grown.vocab.theta1Rows;
+          // By shape, not by the plan's action: at α = 0 the full tensors are copies, and the vocabulary is grown all the same.
+          const grown = grownVocabulary(headers0, adapter);
+          if (grown !== null) {
+            config.vocab_size = grown;
             await writeFile(join(tmp, "config.json"), JSON.stringify(config, null, 2) + "\n");
           }
           sideFiles.push("config.json");

@@ -9,15 +9,14 @@
  * - an adapter whose modules are not in θ0 or do not fit it was made for another base: the
  *   error lists every mismatch.
  */
-import type { LoraAdapter, LoraModule } from "../../checkpoint/adapter.js";
-import { isFloatDtype, type FloatDtype } from "../../safetensors/dtype.js";
+import type { LoraAdapter } from "../../checkpoint/adapter.js";
+import { fitLoraModules, type FittedLoraModule } from "../../checkpoint/lora-update.js";
+import type { FloatDtype } from "../../safetensors/dtype.js";
 import { UserError } from "../../util/errors.js";
 import { planExtrapolation, type AlphaRule, type ExtrapolationPlan, type TensorHeader } from "../plan.js";
 
-export interface AdapterModulePlan extends LoraModule {
-  /** θ0's dtype of the base tensor. */
-  baseDtype: FloatDtype;
-}
+/** A module that fits θ0, with θ0's dtype of its base tensor. */
+export type AdapterModulePlan = FittedLoraModule;
 
 export interface AdapterPlan {
   alpha: number;
@@ -36,27 +35,8 @@ function listed(items: string[], max = 20): string {
 }
 
 export function planAdapter(theta0: ReadonlyMap<string, TensorHeader>, adapter: Pick<LoraAdapter, "modules" | "full" | "weights" | "name">, options: { alpha: number; rules?: readonly AlphaRule[]; dtype?: FloatDtype }): AdapterPlan {
-  const problems: string[] = [];
-  const modules: AdapterModulePlan[] = [];
-  for (const m of adapter.modules) {
-    const h0 = theta0.get(m.baseTensor);
-    if (!h0) {
-      problems.push(`θ0 has no "${m.baseTensor}" for the adapter's module "${m.module}"`);
-      continue;
-    }
-    if (!isFloatDtype(h0.dtype)) {
-      problems.push(`θ0's "${m.baseTensor}" is ${h0.dtype}, not a float tensor`);
-      continue;
-    }
-    if (h0.shape.length !== 2 || h0.shape[0] !== m.outFeatures || h0.shape[1] !== m.inFeatures) {
-      problems.push(`"${m.module}": θ0's weight is [${h0.shape.join(", ")}] but lora_B·lora_A is [${m.outFeatures}, ${m.inFeatures}]`);
-      continue;
-    }
-    modules.push({ ...m, baseDtype: h0.dtype });
-  }
+  const { modules, problems } = fitLoraModules(theta0, adapter);
   const fullKeys = new Map(adapter.full.map((f) => [f.baseTensor, f.key]));
-  const missing = adapter.full.filter((f) => !theta0.has(f.baseTensor)).map((f) => `θ0 has no "${f.baseTensor}" for the adapter's full tensor "${f.key}"`);
-  problems.push(...missing);
   if (problems.length) {
     throw new UserError(`the adapter ${adapter.name} does not fit θ0 (was it made for another base model?):\n  - ${listed(problems)}`, { exitCode: 3 });
   }

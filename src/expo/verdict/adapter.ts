@@ -9,12 +9,12 @@
  * models applies (identical, barely moved, too far).
  */
 import { adapterConfigProblems, openAdapterFrom, ADAPTER_CONFIG_FILE, type LoraAdapter } from "../../checkpoint/adapter.js";
+import { loraFactors, loraRows } from "../../checkpoint/lora-update.js";
 import type { ModelWeights } from "../../checkpoint/weights.js";
 import { decodeFloats } from "../../safetensors/codec.js";
 import type { FloatDtype } from "../../safetensors/dtype.js";
 import { DTYPE_BYTES } from "../../safetensors/dtype.js";
 import { UserError } from "../../util/errors.js";
-import { loraFactors, loraRows } from "../adapter/chunks.js";
 import { planAdapter } from "../adapter/plan.js";
 import { sameRepoId, type CardInfo } from "./card.js";
 import { aggregate, classifyTensor, judgeWeights } from "./sample.js";
