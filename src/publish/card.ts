@@ -110,6 +110,10 @@ export function modelCardView(input: ModelCardInput) {
     pinned: search.pinned,
     strategy: search.strategy,
     reason: search.reason ?? null,
+    // The decision's interval and the table's CI of the chosen row describe the same difference
+    // at two levels; the card says which is which when they differ.
+    decisionAdjusted: (search.decisionStatistics?.comparisons ?? 1) > 1,
+    comparisons: search.decisionStatistics?.comparisons ?? null,
     rewardModel: search.rewardModel ?? null,
     rewardModelUrl: rewardModelUrl(hub, search.rewardModel),
     prompts: promptsLabel(search.prompts),
