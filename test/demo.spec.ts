@@ -41,6 +41,17 @@ describe("npm run demo", () => {
     expect(outcome.aligned.comment).toContain("expo-bot/synthetic-dpo-ExPO");
   });
 
+  it("labels each number for what it is: the decision's adjusted interval, the published held-out gain, per-α differences", () => {
+    const out = lines.join("\n");
+    expect(out).toContain("Per-α differences on the prompts the search used (each CI for that α alone):");
+    expect(out).toMatch(/^Decision: chosen α = [\d.]+: .*Bonferroni-adjusted for choosing among \d+ α.* — the selection's evidence: this interval allows for choosing among \d+ α, so it is wider than the table's 95 % CI for α = [\d.]+; the published gain below is the figure to quote$/m);
+    expect(out).toMatch(/^Published gain: \(Δ reward vs α=0, 95 % CI\) on \d+ held-out prompts: [+−][\d.]+ \[/m);
+    // The comment's headline is that same held-out gain.
+    const gain = /held-out prompts: ([+−][\d.]+) \[/.exec(out)![1];
+    expect(outcome.aligned.comment).toContain(`Published gain: on`);
+    expect(outcome.aligned.comment).toContain(`'s by **${gain}**`);
+  });
+
   it("leaves the published model on the local Hub with the card metadata the Hub expects", async () => {
     const hub = await startLocalHub({ dir: join(root, "demo", "hub") });
     try {

@@ -10,7 +10,7 @@ import { parseCommandArgs } from "../util/args.js";
 import { UserError } from "../util/errors.js";
 import { Progress, progressMode } from "../util/progress.js";
 import { loadSearchPrompts, runConfiguredSearch } from "../search/configured.js";
-import { alphaTableText, publishedGainText, whyChosen } from "../search/explain.js";
+import { alphaTableText, decisionText, publishedGainText, whyChosen } from "../search/explain.js";
 import { SEARCH_FLAG_ALIASES, SEARCH_FLAG_OPTIONS, SEARCH_FLAGS_HELP, searchSettingsFrom } from "../search/settings.js";
 import { EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
 import { resolveModelArg } from "./model-ref.js";
@@ -111,7 +111,7 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     console.log(alphaTableText(report));
     console.log("");
-    console.log(d.kind === "alpha" ? `chosen α = ${d.alpha}: ${d.reason}` : `no gain: ${d.reason}`);
+    console.log(decisionText(report));
     const why = whyChosen(report);
     if (why) console.log(why);
     const published = publishedGainText(report);

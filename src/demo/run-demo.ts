@@ -33,7 +33,7 @@ import { createHubClient, readTextFile, type HubClientOptions } from "../hub/ind
 import { parseJobRequest, runJob } from "../job/job.js";
 import type { ExpoResults } from "../job/results.js";
 import { defaultSteps } from "../job/steps.js";
-import { whyChosen } from "../search/explain.js";
+import { decisionText, publishedGainText, whyChosen } from "../search/explain.js";
 import { cardFrontMatter } from "../synthetic/card.js";
 import { demoPrompts, FILLER_PIECE, HELPFUL_PIECES, writeDemoAdapter, writeDemoModels } from "../synthetic/demo-models.js";
 import { LocalIssueTracker } from "./local-issues.js";
@@ -70,8 +70,10 @@ export interface DemoOutcome {
     plots: string[];
     /** The pre-check's and the job's verdict on the pair (src/expo/verdict), when written. */
     check: { verdict: string; relativeDistance: number | null; cosine: number | null } | null;
-    /** The search's decision in words (search.json). */
+    /** The search's decision in words, labelled as the selection's evidence (src/search/explain.ts). */
     decision: string | null;
+    /** The gain the card and comment publish: the chosen α on held-out prompts (search.json v2). */
+    publishedGain: string | null;
     /** Why the chosen α, when another α has the higher mean (src/search/explain.ts). */
     why: string | null;
     /** The paper's Figure 1 check: α = −0.5 (halfway back to θ0) against θ1. */
@@ -256,7 +258,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
         card,
         comment: resultComment,
         plots,
-        decision: searchJson?.decision?.reason ?? null,
+        decision: searchJson ? decisionText(searchJson) : null,
+        publishedGain: searchJson ? publishedGainText(searchJson) : null,
         why: searchJson ? whyChosen(searchJson) : null,
         sanity: searchJson?.sanity ? { alpha: searchJson.sanity.alpha, gain: searchJson.sanity.gain.mean, note: searchJson.sanity.note } : null,
         check: checkJson ? { verdict: checkJson.verdict, relativeDistance: checkJson.overall?.relativeDistance ?? null, cosine: checkJson.overall?.cosine ?? null } : null,
@@ -305,14 +308,16 @@ function printOutcome(o: DemoOutcome, dir: string, issues: LocalIssueTracker, lo
   if (o.aligned.check) log(`Verdict: ${o.aligned.check.verdict} — ‖θ1−θ0‖/‖θ0‖ = ${o.aligned.check.relativeDistance?.toExponential(2)}, cosine = ${o.aligned.check.cosine?.toFixed(5)} (fine-tuning-like: mode-connected)`);
   if (r) {
     log(`α search (${r.alphas.length} α values, reward model: synthetic):`);
-    log("    α      reward    Δ vs α=0   95% CI of Δ          win rate  length");
+    log("  Per-α differences on the prompts the search used (each CI for that α alone):");
+    log("    α  mean reward    Δ vs α=0   95% CI of Δ          win rate  length");
     for (const a of r.alphas) {
       const ci = a.alpha === 0 ? "".padEnd(20) : `[${fmt(a.ci[0])}, ${fmt(a.ci[1])}]`.padEnd(20);
-      log(`  ${a.alpha.toFixed(2).padStart(5)}  ${a.reward.toFixed(3).padStart(8)}  ${fmt(a.delta).padStart(9)}   ${ci} ${(a.winRate * 100).toFixed(0).padStart(5)} %  ${a.meanLength.toFixed(1).padStart(6)}`);
+      log(`  ${a.alpha.toFixed(2).padStart(5)}  ${a.reward.toFixed(3).padStart(11)}  ${fmt(a.delta).padStart(9)}   ${ci} ${(a.winRate * 100).toFixed(0).padStart(5)} %  ${a.meanLength.toFixed(1).padStart(6)}`);
     }
-    log(r.chosenAlpha === null ? "Decision: no gain — nothing published." : `Decision: α = ${r.chosenAlpha}`);
-    if (o.aligned.decision) log(`  ${o.aligned.decision}`);
+    if (o.aligned.decision) log(`Decision: ${o.aligned.decision}`);
+    else log(r.chosenAlpha === null ? "Decision: no gain — nothing published." : `Decision: α = ${r.chosenAlpha}`);
     if (o.aligned.why) log(`  ${o.aligned.why}`);
+    if (o.aligned.publishedGain) log(`Published gain: ${o.aligned.publishedGain.replace(/^published gain /, "")}`);
     if (o.aligned.sanity) log(`Sanity check: α = ${o.aligned.sanity.alpha}: Δ reward vs α = 0 ${fmt(o.aligned.sanity.gain)} — ${o.aligned.sanity.note}`);
   }
   for (const p of o.aligned.plots) log(`Plot: ${rel(p)}`);

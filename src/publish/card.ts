@@ -110,9 +110,13 @@ export function modelCardView(input: ModelCardInput) {
     pinned: search.pinned,
     strategy: search.strategy,
     reason: search.reason ?? null,
+    // The decision's interval and the table's CI of the chosen row describe the same difference
+    // at two levels; the card says which is which when they differ.
+    decisionAdjusted: (search.decisionStatistics?.comparisons ?? 1) > 1,
+    comparisons: search.decisionStatistics?.comparisons ?? null,
     rewardModel: search.rewardModel ?? null,
     rewardModelUrl: rewardModelUrl(hub, search.rewardModel),
-    prompts: search.prompts ?? null,
+    prompts: promptsLabel(search.prompts),
     nPrompts,
     nAlphas: search.rows.length,
     nDropped: search.rows.filter((r) => r.dropped).length,
@@ -216,12 +220,27 @@ function reproduceSnippet(input: ModelCardInput): string {
 
 const ULTRAFEEDBACK_SOURCE = /^HuggingFaceH4\/ultrafeedback_binarized(:|$)/;
 
-/** `--prompts`: the Hub's paper set, or the file the run read (by its base name: the path was the runner's). */
+/**
+ * A local prompt file by its base name only: the full path is the runner's work folder, which
+ * differs between runs (a re-run would publish a new card) and shows the runner's layout.
+ */
+function promptFileName(source: string): string {
+  const base = source.split(/[\\/]/).pop() ?? "";
+  return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(base) ? base : "prompts.jsonl";
+}
+
+/** The prompt set as the card names it: a dataset id as recorded, a local file (search.json records it resolved) by its base name. */
+function promptsLabel(source: string | undefined): string | null {
+  if (!source) return null;
+  const isPath = /^([\\/]|[A-Za-z]:[\\/]|\.{1,2}[\\/])/.test(source) || /\.(jsonl?|csv|txt|parquet)$/i.test(source);
+  return isPath ? promptFileName(source) : source;
+}
+
+/** `--prompts`: the Hub's paper set, or the file the run read (by its base name). */
 function promptOptions(search: SearchSummary, notes: string[]): string[] {
   const source = search.prompts;
   if (!source || ULTRAFEEDBACK_SOURCE.test(source)) return ["--prompts hub"];
-  const base = source.split(/[\\/]/).pop() ?? "";
-  const name = /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(base) ? base : "prompts.jsonl";
+  const name = promptFileName(source);
   notes.push(`--prompts: the run's own prompt file (${name}); the prompt ids it used are in search.json`);
   return [`--prompts ./${name}`];
 }

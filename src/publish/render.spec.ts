@@ -161,12 +161,17 @@ describe("comments", () => {
       sanity: { alpha: -0.5, n: 64, delta: -0.4, deltaCi: [-0.6, -0.2], passed: true, note: "as expected" },
       verdict: { verdict: "warn", reasons: ["θ1 card names a different parent"] },
     });
-    expect(out).toContain("reward **+0.150** vs [HuggingFaceH4/zephyr-7b-beta](https://huggingface.co/HuggingFaceH4/zephyr-7b-beta) (95% CI +0.020 to +0.280) on 250 held-out prompts that did not choose α, answers **+12 %** longer");
+    expect(out).toContain("Published gain: on 250 held-out prompts that did not choose α, its mean reward differs from [HuggingFaceH4/zephyr-7b-beta](https://huggingface.co/HuggingFaceH4/zephyr-7b-beta)'s by **+0.150** (95% CI +0.020 to +0.280), answers **+12 %** longer");
     expect(out).toContain("at equal length +0.050 (−0.080 to +0.180)");
     expect(out).toContain("At equal length the gain is not significant");
     expect(out).toContain("Pre-check on the runner: **warn**:");
     expect(out).toContain("- θ1 card names a different parent");
-    expect(out).toContain("Sanity check: α = -0.5 (halfway back to θ0) scored −0.400 (95% CI −0.600 to −0.200) vs θ1 on 64 prompts");
+    expect(out).toContain("Sanity check: α = -0.5 (halfway back to θ0) changed the mean reward by −0.400 (95% CI −0.600 to −0.200) relative to θ1 on 64 prompts");
+    // The table is labelled as per-α differences, and the chosen row (+0.200 [+0.100, +0.300])
+    // is told apart from the published gain (+0.150, held out) rather than left as a second claim.
+    expect(out).toContain("Per-α differences from α = 0 (θ1) on the prompts the search used, each with a 95% CI for that α alone; the chosen row is measured on the prompts that chose it, so it is biased upward (the published gain above is measured apart)");
+    expect(out).toContain("| α | n | Δ mean reward vs α = 0 (95% CI) |");
+    expect(out.match(/\+0\.150/g)).toHaveLength(1);
     expect(out).toContain("| 0.2 (dropped) | 47 | +0.100 [+0.010, +0.200] | 55.0% | 210 | 0.0% |");
     expect(out).toContain("| **0.3** | 500 | +0.200 [+0.100, +0.300] | 60.0% | 230 | 4.0% |");
   });
@@ -231,7 +236,32 @@ describe("search.json in the search's own schema", () => {
   it("renders the card with the decision's reason, escaped", () => {
     const s = normalizeSearchReport({ ...report, decision: { ...report.decision, reason: "<b>why</b> @octocat" } });
     const card = renderModelCard(cardInput({ search: s }));
-    expect(card).toContain("The search's decision: &lt;b&gt;why&lt;/b&gt; @&#8203;octocat");
+    expect(card).toContain("**Why α = 0.3** (the search's decision, on the prompts that chose it): &lt;b&gt;why&lt;/b&gt; @&#8203;octocat.");
+  });
+
+  it("gives each claim one interval and says which is which (the published gain, the decision's evidence, per-α differences)", () => {
+    const s = normalizeSearchReport(report, "search-report.json");
+    const card = renderModelCard(cardInput({ search: s }));
+    const g = report.decision.reported.gain;
+    const sign = (x: number) => (x >= 0 ? "+" : "−") + Math.abs(x).toFixed(3);
+    const published = `**${sign(g.mean)}** (95% CI ${sign(g.lo)} to ${sign(g.hi)})`;
+    // The published gain: held out, bold, with its one 95 % CI, stated once.
+    expect(card).toContain("**Published gain, measured apart from the choice.**");
+    expect(card).toContain(`improves the mean reward over α = 0 by ${published}`);
+    expect(card.split(sign(g.mean)).length - 1).toBe(1);
+    // The decision's interval (99 %, adjusted) for the same Δ as the table's chosen row (95 %):
+    // the card says why the two differ and that neither is the published gain.
+    const chosen = s.rows.find((r) => r.alpha === 0.3)!;
+    expect(card).toContain(`beats α=0 by ${chosen.delta.toFixed(3)} in mean reward on 64 prompts (99.0 % bootstrap interval`);
+    expect(card).toContain(`| ${sign(chosen.delta)} [${sign(chosen.deltaCi![0])}, ${sign(chosen.deltaCi![1])}] |`);
+    expect(card).toContain("This interval is wider than the 95% CI of the same Δ in the table below because it\nallows for having tried 5 values of α; it decides whether α is published and is\nnot the gain this card reports (that is the held-out gain above).");
+    expect(card).toContain("Per-α differences on the prompts the search used: Δ is each α's mean reward minus α = 0's");
+    expect(card).toContain("The chosen row is measured on the prompts that chose it, so it is biased upward;\nthe gain this card reports is the held-out one above.");
+    // A difference is never called a reward or a score.
+    expect(card).not.toMatch(/scored [−+]|reward [−+]\d/);
+    // One α tried (a pinned α): nothing was adjusted, and nothing is said to be.
+    const one = normalizeSearchReport({ ...report, statistics: { ...report.statistics, comparisons: 1, adjustedLevel: 0.95 } }, "one.json");
+    expect(renderModelCard(cardInput({ search: one }))).not.toContain("wider than");
   });
 
   it("names the file and field of a bad value", () => {

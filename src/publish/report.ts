@@ -124,6 +124,8 @@ export function summarizeSearchReport(report: SearchReport, file = "search.json"
     if (ci) summary.sanity.deltaCi = ci;
   }
   if (Array.isArray(report.notes) && report.notes.length > 0) summary.notes = report.notes;
+  const st = report.statistics;
+  if (st && Number.isInteger(st.comparisons) && typeof st.adjustedLevel === "number") summary.decisionStatistics = { comparisons: st.comparisons, adjustedLevel: st.adjustedLevel };
   const heldOut = report.prompts?.heldOut ?? 0;
   if (Array.isArray(report.prompts?.ids)) {
     summary.selectionPrompts = report.prompts.ids.length - heldOut;

@@ -84,6 +84,12 @@ export interface SearchSummary {
   confidence: number;
   /** The search's own words on why this α (or no α) was chosen. */
   reason?: string;
+  /**
+   * How many α > 0 the decision chose among and the (Bonferroni-adjusted) level of the
+   * interval in `reason`: with more than one, that interval is wider than the table's CI of
+   * the same difference, and the card says why.
+   */
+  decisionStatistics?: { comparisons: number; adjustedLevel: number };
   /** The prompt subset's seed and size, when the report records them (for the reproduce commands). */
   promptSeed?: number;
   promptCount?: number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { alphaTableText, whyChosen } from "./explain.js";
+import { alphaTableText, decisionText, publishedGainText, whyChosen } from "./explain.js";
 import type { AlphaReport, SearchReport } from "./schema.js";
 
 const iv = (mean: number, lo: number, hi: number) => ({ mean, lo, hi });
@@ -40,4 +40,17 @@ describe("explain", () => {
     expect(t).toMatch(/^0 .*\(baseline: θ1\)/m);
     expect(t).toMatch(/^-0\.5 .*−7\.356 .*sanity check \(towards θ0\)/m);
   });
+
+  it("labels the decision as the selection's evidence, says why its interval differs from the table's, and points to the published gain", () => {
+    const reason = "α=1.5 beats α=0 by 5.930 in mean reward on 24 prompts (99.4 % bootstrap interval 3.900…9.100, Bonferroni-adjusted for choosing among 8 α), win rate 100.0 %";
+    const reported = { source: "held-out", n: 12, gain: iv(7.5, 3.4, 11.6), winRate: 1, lengthRatio: 1.28, lengthControlled: iv(4.1, 2.9, 5.3), lengthControlledSignificant: true };
+    const full = { ...report, statistics: { level: 0.95, comparisons: 8 }, decision: { ...report.decision, reason, reported } } as unknown as SearchReport;
+    expect(decisionText(full)).toBe(`chosen α = 1.5: ${reason} — the selection's evidence: this interval allows for choosing among 8 α, so it is wider than the table's 95 % CI for α = 1.5; the published gain below is the figure to quote`);
+    expect(publishedGainText(full)).toBe("published gain (Δ reward vs α=0, 95 % CI) on 12 held-out prompts: +7.500 [+3.400, +11.600]; answers 28 % longer; at equal length +4.100 [+2.900, +5.300]");
+    // One α (pinned): no adjustment to explain.
+    const one = { ...full, statistics: { level: 0.95, comparisons: 1 } } as SearchReport;
+    expect(decisionText(one)).not.toContain("wider");
+    expect(decisionText({ ...report, decision: { kind: "no-gain", reason: "no α beats α=0" } } as unknown as SearchReport)).toBe("no gain: no α beats α=0");
+  });
 });
+

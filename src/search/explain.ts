@@ -23,6 +23,20 @@ export function whyChosen(report: SearchReport): string | null {
   return `α = ${d.alpha} was chosen although α = ${top.alpha} has the higher mean reward (${fmt(top.reward)} vs ${fmt(rows.find((r) => r.alpha === d.alpha)?.reward ?? NaN)}): ${how}.`;
 }
 
+/**
+ * The decision in words, labelled for what it is: the selection's evidence. Its interval is
+ * Bonferroni-adjusted when several α were tried, so it is wider than the table's CI of the
+ * same difference; the line says so, and points to the published gain as the figure to quote.
+ */
+export function decisionText(report: SearchReport): string {
+  const d = report.decision;
+  if (d.kind !== "alpha") return `no gain: ${d.reason}`;
+  const k = report.statistics.comparisons ?? 1;
+  const quote = d.reported ? "; the published gain below is the figure to quote" : "";
+  const note = k > 1 ? ` — the selection's evidence: this interval allows for choosing among ${k} α, so it is wider than the table's ${pct(report.statistics.level)} CI for α = ${d.alpha}${quote}` : quote ? ` — the selection's evidence${quote}` : "";
+  return `chosen α = ${d.alpha}: ${d.reason}${note}`;
+}
+
 /** The per-α table as aligned text (the CLI's output). */
 export function alphaTableText(report: SearchReport): string {
   const level = pct(report.statistics.level);

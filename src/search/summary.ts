@@ -112,6 +112,8 @@ export function summarize(ev: Evaluator, result: StrategyResult, options: Summar
   const winner = ranked.find((r) => r.vsBaseline!.significant);
   let decision: Decision;
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+  // Why this interval is not the per-α table's 95 % CI of the same difference.
+  const adjusted = k > 1 ? `Bonferroni-adjusted for choosing among ${k} α` : "one α, no adjustment";
   if (winner) {
     const v = winner.vsBaseline!;
     const better = ranked[0] !== winner ? ` (α=${ranked[0].alpha} ranked first but its gain is not significant)` : "";
@@ -123,9 +125,9 @@ export function summarize(ev: Evaluator, result: StrategyResult, options: Summar
       lengthRatio: v.lengthRatio,
       lengthFlag: v.lengthFlag,
       reason:
-        `α=${winner.alpha} beats α=0 by ${v.gain.mean.toFixed(3)} reward on ${v.n} prompts ` +
+        `α=${winner.alpha} beats α=0 by ${v.gain.mean.toFixed(3)} in mean reward on ${v.n} prompts ` +
         `(${pct(adjustedLevel)} bootstrap interval ${v.gainAdjusted.lo!.toFixed(3)}…${v.gainAdjusted.hi!.toFixed(3)}, ` +
-        `Bonferroni over ${k} α), win rate ${pct(v.winRate)}${better}` +
+        `${adjusted}), win rate ${pct(v.winRate)}${better}` +
         (v.lengthFlag ? `; length guard: answers ${pct(v.lengthRatio - 1)} longer than α=0's` : ""),
     };
   } else {
@@ -137,7 +139,7 @@ export function summarize(ev: Evaluator, result: StrategyResult, options: Summar
         ? `too few prompts to tell: α=${top.alpha} was compared with α=0 on ${top.vsBaseline!.n} prompts (at least ${minPrompts} needed)`
         : top
         ? `no α beats α=0 significantly: the best, α=${top.alpha}, gains ${top.vsBaseline!.gain.mean.toFixed(3)} ` +
-          `(${pct(adjustedLevel)} interval ${top.vsBaseline!.gainAdjusted.lo?.toFixed(3)}…${top.vsBaseline!.gainAdjusted.hi?.toFixed(3)} includes 0)`
+          `(${pct(adjustedLevel)} bootstrap interval ${top.vsBaseline!.gainAdjusted.lo?.toFixed(3)}…${top.vsBaseline!.gainAdjusted.hi?.toFixed(3)}, ${adjusted}, includes 0)`
         : "every α was dropped as worse than α=0",
     };
   }
