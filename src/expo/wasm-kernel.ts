@@ -21,53 +21,9 @@
  *   (finite inputs, non-finite output), f64 @8 Σ(θ1−θ0)², f64 @16 Σθ0² (NaN once an input is).
  */
 
-const I32 = 0x7f, F64 = 0x7c, V128 = 0x7b;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-const str = (s: string) => [...uleb(s.length), ...Buffer.from(s, "utf8")];
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-
-// Instruction helpers (each returns bytes).
-const get = (i: number) => [0x20, ...uleb(i)];
-const set = (i: number) => [0x21, ...uleb(i)];
-const tee = (i: number) => [0x22, ...uleb(i)];
-const i32c = (v: number) => [0x41, ...sleb(v | 0)];
-const simd = (op: number) => [0xfd, ...uleb(op)];
-const v128c = (bytes: number[]) => [...simd(0x0c), ...bytes];
-const i32x4c = (v: number) => v128c([...new Uint8Array(new Uint32Array([v, v, v, v]).buffer)]);
-const i16x8c = (v: number) => v128c([...new Uint8Array(new Uint16Array([v, v, v, v, v, v, v, v]).buffer)]);
-const shuffle = (lanes: number[]) => [...simd(0x0d), ...lanes];
-const memarg = (align: number, offset = 0) => [...uleb(align), ...uleb(offset)];
-
-const OP = {
-  v128load: 0x00, v128store: 0x0b, f64x2splat: 0x14, f64x2extract: 0x21,
-  i16x8eq: 0x2d, i32x4eq: 0x37, v128and: 0x4e, v128or: 0x50, anyTrue: 0x53,
-  demote: 0x5e, promote: 0x5f, narrowU: 0x86, i32x4shrU: 0xad, i32x4add: 0xae, i32x4sub: 0xb1,
-  f64x2abs: 0xec, f64x2lt: 0x49, f64x2gt: 0x4a,
-  f64x2add: 0xf0, f64x2sub: 0xf1, f64x2mul: 0xf2,
-} as const;
+import {
+  F64, I32, INTERLEAVE_HIGH, INTERLEAVE_LOW, OP, V128, get, i16x8c, i32c, i32x4c, memarg, section, set, shuffle, simd, str, tee, uleb, v128c, vec,
+} from "../util/wasm-bytes.js";
 
 /**
  * fix(pa, pb, po, n, alpha, stats): the scalar reference for n elements; stats ≠ 0 also
@@ -138,14 +94,12 @@ function vectorFunction(fixIndex: number): number[] {
   const out = L(), sd = L(), sb = L();
   const vlocals = next - 5;
 
-  const interleaveLow = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
-  const interleaveHigh = interleaveLow.map((i) => i + 8);
   const highToLow = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
   const lows64 = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
   const lows32of64 = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
   const half = (src: number, lo: number, hi: number) => [
-    ...get(zero), ...get(src), ...shuffle(interleaveLow), ...set(lo),
-    ...get(zero), ...get(src), ...shuffle(interleaveHigh), ...set(hi),
+    ...get(zero), ...get(src), ...shuffle(INTERLEAVE_LOW), ...set(lo),
+    ...get(zero), ...get(src), ...shuffle(INTERLEAVE_HIGH), ...set(hi),
   ];
   // Pair j: elements 2j, 2j+1 as f64x2.
   const pairOf = (lo: number, hi: number, j: number) => {

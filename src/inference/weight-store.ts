@@ -24,11 +24,14 @@ import { decodeFloatsInto } from "../safetensors/codec.js";
 import type { ByteSource } from "../safetensors/byte-source.js";
 import type { FloatDtype } from "../safetensors/dtype.js";
 import { UserError } from "../util/errors.js";
+import { Bf16ToF32Kernel } from "./f32-kernel.js";
 import type { WeightSlot } from "./graph.js";
 
 const DTYPE_BYTES: Record<string, number> = { F32: 4, BF16: 2, F16: 2, F64: 8 };
 /** Target bytes of θ1 read per chunk. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
+/** Values per chunk of the bf16 kernel: its 1 MiB float32 output is copied into the weight while still in cache (measured: 256 Ki values used 10–30 % less CPU per switch than 1 Mi or 4 Mi). */
+const KERNEL_VALUES = 1 << 18;
 
 export interface AlphaPair {
   /** θ0, the SFT checkpoint (same architecture and tensor names as θ1). */
@@ -112,7 +115,9 @@ export class WeightStore {
       const loc1 = theta1.get(slot.tensor);
       const same = pair !== undefined && pair.theta0.get(slot.tensor) === loc1;
       if (same && this.constant.get(slot.input) === loc1) continue;
-      await fillSlot(dst, slot, loc1, pair && !same ? { loc: pair.theta0.get(slot.tensor), alpha: pair.alpha } : null, scratch);
+      const pairOf = pair && !same ? { loc: pair.theta0.get(slot.tensor), alpha: pair.alpha } : null;
+      const bf16 = loc1.info.dtype === "BF16" && (!pairOf || pairOf.loc.info.dtype === "BF16");
+      await (bf16 ? fillSlotBf16 : fillSlot)(dst, slot, loc1, pairOf, scratch);
       if (same) this.constant.set(slot.input, loc1);
       else this.constant.delete(slot.input);
     }
@@ -129,6 +134,12 @@ interface ChunkRead {
 class Scratch {
   private readonly buffers: Uint8Array[] = [];
   private decoded = new Float32Array(0);
+  private f32Kernel: Bf16ToF32Kernel | null = null;
+  /** The bf16 kernel, for chunks of at least `values` values. */
+  kernel(values: number): Bf16ToF32Kernel {
+    if (!this.f32Kernel || this.f32Kernel.capacity < values) this.f32Kernel = new Bf16ToF32Kernel(Math.max(values, KERNEL_VALUES));
+    return this.f32Kernel;
+  }
   bytes(i: number, n: number): Uint8Array {
     if (!this.buffers[i] || this.buffers[i].byteLength < n) this.buffers[i] = new Uint8Array(n);
     return this.buffers[i];
@@ -228,6 +239,48 @@ async function fillLoraSlot(dst: Float32Array, loc0: WeightLocation, m: LoraModu
     loraRows(a, b, m.rank, m.inFeatures, row, end, d);
     const out = dst.subarray(row * m.inFeatures, end * m.inFeatures);
     for (let i = 0; i < n; i++) out[i] = w[i] + f * d[i];
+  }
+}
+
+/**
+ * bf16 θ1 (and bf16 θ0): the bytes are read straight into the SIMD kernel's memory (one read
+ * slot filling while the other is converted), converted there, and copied into the weight.
+ */
+async function fillSlotBf16(
+  dst: Float32Array,
+  slot: WeightSlot,
+  loc1: WeightLocation,
+  pair: { loc: WeightLocation; alpha: number } | null,
+  scratch: Scratch,
+): Promise<void> {
+  const shape = loc1.info.shape;
+  const rows = shape[0] ?? 1;
+  const cols = shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1;
+  const rows0 = pair ? (pair.loc.info.shape[0] ?? 1) : 0;
+  const kernel = scratch.kernel(cols);
+  const chunkRows = Math.max(1, Math.floor(kernel.capacity / cols));
+  let turn = 0;
+  const read = async (r0: number): Promise<ChunkRead> => {
+    const n = Math.min(chunkRows, rows - r0);
+    const n0 = pair ? Math.max(0, Math.min(n, rows0 - r0)) : 0;
+    const t = turn++ % 2;
+    const into = async (loc: WeightLocation, which: 0 | 1, rowCount: number) => {
+      const target = kernel.input(t, which, rowCount * cols * 2);
+      const got = await readRange(loc, r0 * cols * 2, rowCount * cols * 2, target);
+      if (got.buffer !== target.buffer || got.byteOffset !== target.byteOffset) target.set(got); // a source without readInto (not a local file)
+      return target;
+    };
+    const [theta1, theta0] = await Promise.all([into(loc1, 0, n), n0 > 0 ? into(pair!.loc, 1, n0) : Promise.resolve(null)]);
+    return { rows: n, theta1, theta0 };
+  };
+  let next: Promise<ChunkRead> | null = read(0);
+  for (let r0 = 0, t = 0; r0 < rows; t ^= 1) {
+    const chunk: ChunkRead = await next!;
+    const r1 = r0 + chunk.rows;
+    next = r1 < rows ? read(r1) : null; // read ahead into the other slot while this one is converted
+    const paired = chunk.theta0 ? chunk.theta0.byteLength / 2 : 0;
+    dst.set(kernel.run(t, chunk.rows * cols, paired, pair?.alpha ?? 0), r0 * cols);
+    r0 = r1;
   }
 }
 
