@@ -34,6 +34,11 @@ export interface AutoOptions {
    * its gain over α = 0 is not yet significant at the decision's level on the race prompts.
    */
   confirm?: "always" | "if-needed";
+  /**
+   * When the pick's gain is not clear after the race (weak evidence), give every finalist all
+   * N prompts and pick again on them, as the grid would (default true); false confirms the pick alone.
+   */
+  weakFallback?: boolean;
   /** Round values added beyond the field's edge when the leader sits there (default 4). */
   maxExtensions?: number;
   /** Family-wise level the final decision uses, so α = 0 is retired only when that test is already won (default 0.05). */
@@ -49,6 +54,8 @@ export interface AutoOptions {
 
 export type StrategyOptions = GridOptions | AutoOptions;
 
+/** Finalists (by race mean, plus the pick) that the weak-evidence fallback gives every prompt. */
+export const FALLBACK_FIELD = 3;
 /** Switch cost (generations' worth of time) from which `auto` plans fewer, larger steps. */
 export const DEAR_SWITCH = 100;
 
@@ -245,30 +252,56 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
 
   // Pick: the finalist nearest the vertex of a quadratic through the finalists' means (the
   // second-order Taylor model of reward in α, pooled over all finalists), else the best mean.
-  // Then give the pick (and α = 0 while it is not yet decisively beaten) every prompt.
   let preferred: number | undefined;
   if (alive.length > 0) {
-    const means = alive.map((a) => avg(a, n));
-    preferred = alive[means.indexOf(Math.max(...means))];
-    const vertex = alive.length >= 3 ? quadraticVertex(alive, means) : undefined;
-    if (vertex !== undefined) {
-      preferred = alive.reduce((b, a) => (Math.abs(Math.log(a / vertex)) < Math.abs(Math.log(b / vertex)) ? a : b), alive[0]);
-    }
-    const how = vertex !== undefined ? `quadratic vertex at α≈${vertex.toPrecision(3)}` : "best mean";
+    let { pick, how } = pickFinalist(alive, alive.map((a) => avg(a, n)));
     // Confirm on every prompt only when the pick's gain over α = 0 is not yet clear at the
     // decision's level (or when asked to): more answers would not change the pick, only the
     // width of its interval.
-    const shared = Math.min(ev.count(preferred), ev.count(0));
-    const clear = pairedZ(ev.rewards(preferred, shared), ev.rewards(0, shared)).z > retireZ;
+    const shared = Math.min(ev.count(pick), ev.count(0));
+    const pickZ = pairedZ(ev.rewards(pick, shared), ev.rewards(0, shared)).z;
+    const clear = pickZ > retireZ;
+    // Weak evidence: a gain at the unadjusted level (one-sided z > 1.645 at 5 %) that the
+    // decision's Bonferroni level does not yet grant. Below that (a flat curve, as a rule) more
+    // α on every prompt would only add cost.
+    const weak = !clear && pickZ > normalQuantile(1 - (options.decisionLevel ?? 0.05));
     if (options.confirm === "always" || !clear) {
-      rounds.push({ phase: "race", prompts: N, alphas: baselineActive ? [0, preferred] : [preferred], leader: preferred, note: `${how}; confirming on all prompts` });
-      await ev.ensure(preferred, N);
+      // With weak evidence the race could not tell the finalists apart: a pick made on half the
+      // prompts is close to a coin toss among them, and one α tested on every prompt has one
+      // chance where the grid has one per α. So fall back towards the grid: the pick and the
+      // best FALLBACK_FIELD finalists by race mean (and α = 0) get every prompt, and the pick
+      // is made again on them. (Every finalist instead picked no better in the benchmark, at
+      // ~500 more generations.)
+      const byMean = [...alive].sort((a, b) => avg(b, n) - avg(a, n)).slice(0, FALLBACK_FIELD);
+      const field = weak && options.weakFallback !== false ? [...new Set([pick, ...byMean])].sort((a, b) => a - b) : [pick];
+      rounds.push({
+        phase: "race",
+        prompts: N,
+        alphas: baselineActive ? [0, ...field] : field,
+        leader: pick,
+        note: field.length > 1 ? `${how}; gain over α=0 weak (z=${pickZ.toFixed(2)}): the leading finalists on all prompts` : `${how}; confirming on all prompts`,
+      });
+      const order = ev.lastAlpha !== undefined && field.includes(ev.lastAlpha) ? [ev.lastAlpha, ...field.filter((a) => a !== ev.lastAlpha)] : field;
+      for (const a of order) await ev.ensure(a, N);
       if (baselineActive) await ev.ensure(0, N);
+      if (field.length > 1) {
+        ({ pick, how } = pickFinalist(field, field.map((a) => avg(a, N))));
+        rounds.push({ phase: "race", prompts: N, alphas: [pick], leader: pick, note: `${how} on all prompts` });
+      }
     } else {
-      rounds.push({ phase: "race", prompts: n, alphas: [preferred], leader: preferred, note: `${how}; gain over α=0 already clear on ${shared} prompts` });
+      rounds.push({ phase: "race", prompts: n, alphas: [pick], leader: pick, note: `${how}; gain over α=0 already clear on ${shared} prompts` });
     }
+    preferred = pick;
   }
   return { finalists: alive, dropped, rounds, baselinePrompts: ev.count(0), preferred };
+}
+
+/** The finalist nearest the vertex of a least-squares parabola through their mean rewards, else (fewer than three, or no interior maximum) the best mean. */
+export function pickFinalist(alphas: number[], means: number[]): { pick: number; how: string } {
+  const vertex = alphas.length >= 3 ? quadraticVertex(alphas, means) : undefined;
+  if (vertex === undefined) return { pick: alphas[means.indexOf(Math.max(...means))], how: "best mean" };
+  const pick = alphas.reduce((b, a) => (Math.abs(Math.log(a / vertex)) < Math.abs(Math.log(b / vertex)) ? a : b), alphas[0]);
+  return { pick, how: `quadratic vertex at α≈${vertex.toPrecision(3)}` };
 }
 
 /** Vertex of the least-squares parabola y = c0 + c1·x + c2·x² when it opens downwards and lies within the x range. */
