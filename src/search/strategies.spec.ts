@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { runSearch } from "./search.js";
 import { alphaSummaryRows, validateSearchReport } from "./schema.js";
-import { coarseLadder, fineBetween, PAPER_GRID, quadraticVertex, type StrategyOptions } from "./strategies.js";
+import { coarseLadder, FALLBACK_FIELD, fineBetween, PAPER_GRID, pickFinalist, quadraticVertex, type StrategyOptions } from "./strategies.js";
 import { Simulation, SimulatedGenerator, SimulatedMaterializer, SimulatedScorer, simulatedPrompts, type RewardCurve } from "./simulate.js";
 
 async function simulate(curve: RewardCurve, strategy: StrategyOptions, seed: number, n = 400, noise?: { promptSd?: number; noiseSd?: number }) {
@@ -33,6 +33,14 @@ describe("α ladders", () => {
     const ys = xs.map((x) => 1 - (x - 0.27) ** 2);
     expect(quadraticVertex(xs, ys)).toBeCloseTo(0.27, 9);
     expect(quadraticVertex(xs, xs.map((x) => x * x))).toBeUndefined(); // opens upwards
+  });
+});
+
+describe("choosing among finalists", () => {
+  it("picks the finalist nearest the fitted vertex, else the best mean", () => {
+    expect(pickFinalist([0.1, 0.2, 0.3, 0.5], [1, 1.3, 1.35, 1.1])).toMatchObject({ pick: 0.3 });
+    expect(pickFinalist([0.1, 0.2, 0.3], [1, 1.2, 1.4])).toEqual({ pick: 0.3, how: "best mean" }); // no interior maximum
+    expect(pickFinalist([0.2, 0.5], [1.5, 1.1])).toEqual({ pick: 0.2, how: "best mean" }); // too few for a parabola
   });
 });
 
@@ -129,6 +137,34 @@ describe("strategies on simulated reward curves", () => {
     expect(report.sanity).toMatchObject({ passed: false });
     expect(report.decision).toMatchObject({ kind: "no-gain", blocked: { alpha: 0.3, by: "sanity" } });
     expect(report.decision.reason).toMatch(/sanity check failed/);
+  });
+
+  it("with weak evidence, gives the leading finalists every prompt and picks again on them (weakFallback)", async () => {
+    // A weak peak (+0.2 at α = 0.3, default noise): seed 28 ends the race with a gain over α = 0
+    // that is significant alone (z ≈ 2.6) but not after the decision's Bonferroni adjustment.
+    const curve = { peak: 0.3, height: 0.2 };
+    const fallback = await simulate(curve, { kind: "auto" }, 28, 534);
+    const selection = fallback.report.prompts.ids.length - (fallback.report.prompts.heldOut ?? 0);
+    const rounds = fallback.report.strategy.rounds;
+    const weak = rounds.find((r) => r.note?.includes("weak"));
+    expect(weak, JSON.stringify(rounds)).toBeDefined();
+    const field = weak!.alphas.filter((a) => a !== 0);
+    expect(field.length).toBeGreaterThan(1);
+    expect(field.length).toBeLessThanOrEqual(FALLBACK_FIELD + 1);
+    expect(field).toContain(weak!.leader); // the race's pick is re-tested with the leaders
+    const n = (r: typeof fallback.report, a: number) => r.alphas.find((x) => x.alpha === a)!.n;
+    for (const a of [0, ...field]) expect(n(fallback.report, a), `α=${a}`).toBe(selection);
+    // The pick is made again on all prompts, among the field only.
+    const last = rounds[rounds.length - 1];
+    expect(last.note).toMatch(/on all prompts$/);
+    expect(field).toContain(last.leader);
+    if (fallback.report.decision.kind === "alpha") expect(field).toContain(fallback.report.decision.alpha);
+
+    // Without the fallback, only the race's pick (and α = 0) sees every prompt.
+    const single = await simulate(curve, { kind: "auto", weakFallback: false }, 28, 534);
+    const full = single.report.alphas.filter((a) => a.n === selection).map((a) => a.alpha);
+    expect(full.sort()).toEqual([0, weak!.leader]);
+    expect(single.report.cost.generations).toBeLessThan(fallback.report.cost.generations);
   });
 
   it("is deterministic: the same seed gives the same search.json (timestamps and timings aside)", async () => {
