@@ -4,18 +4,9 @@
  * ±Inf, NaN, overflow) and on lengths that are not multiples of 8, θ1 longer than θ0 included.
  */
 import { describe, expect, it } from "vitest";
+import { mulberry32 as rng } from "../util/random.js";
 import { Bf16ToF32Kernel } from "./f32-kernel.js";
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const EDGES = [0x0000, 0x8000, 0x0001, 0x8001, 0x007f, 0x0080, 0x7f7f, 0xff7f, 0x7f80, 0xff80, 0x7fc0, 0x3f80, 0xbf80, 0x3f81, 0x4000];
 

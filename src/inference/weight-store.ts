@@ -117,7 +117,7 @@ export class WeightStore {
       if (same && this.constant.get(slot.input) === loc1) continue;
       const pairOf = pair && !same ? { loc: pair.theta0.get(slot.tensor), alpha: pair.alpha } : null;
       const bf16 = loc1.info.dtype === "BF16" && (!pairOf || pairOf.loc.info.dtype === "BF16");
-      await (bf16 ? fillSlotBf16 : fillSlot)(dst, slot, loc1, pairOf, scratch);
+      await (bf16 ? fillSlotBf16 : fillSlot)(dst, loc1, pairOf, scratch);
       if (same) this.constant.set(slot.input, loc1);
       else this.constant.delete(slot.input);
     }
@@ -168,16 +168,19 @@ async function readRange(loc: WeightLocation, begin: number, length: number, buf
   return source.readInto(buffer.subarray(0, length), offset);
 }
 
+/** A tensor as rows (its first dimension) of `cols` values: the unit chunks are read in. */
+function rowsAndCols(loc: WeightLocation): { rows: number; cols: number } {
+  const shape = loc.info.shape;
+  return { rows: shape[0] ?? 1, cols: shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1 };
+}
+
 async function fillSlot(
   dst: Float32Array,
-  slot: WeightSlot,
   loc1: WeightLocation,
   pair: { loc: WeightLocation; alpha: number } | null,
   scratch: Scratch,
 ): Promise<void> {
-  const shape = loc1.info.shape;
-  const rows = shape[0] ?? 1;
-  const cols = shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1;
+  const { rows, cols } = rowsAndCols(loc1);
   const dtype1 = loc1.info.dtype as FloatDtype;
   const size1 = DTYPE_BYTES[dtype1];
   const rows0 = pair ? (pair.loc.info.shape[0] ?? 1) : 0;
@@ -248,14 +251,11 @@ async function fillLoraSlot(dst: Float32Array, loc0: WeightLocation, m: LoraModu
  */
 async function fillSlotBf16(
   dst: Float32Array,
-  slot: WeightSlot,
   loc1: WeightLocation,
   pair: { loc: WeightLocation; alpha: number } | null,
   scratch: Scratch,
 ): Promise<void> {
-  const shape = loc1.info.shape;
-  const rows = shape[0] ?? 1;
-  const cols = shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1;
+  const { rows, cols } = rowsAndCols(loc1);
   const rows0 = pair ? (pair.loc.info.shape[0] ?? 1) : 0;
   const kernel = scratch.kernel(cols);
   const chunkRows = Math.max(1, Math.floor(kernel.capacity / cols));
