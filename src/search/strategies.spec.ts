@@ -139,11 +139,11 @@ describe("strategies on simulated reward curves", () => {
     expect(report.decision.reason).toMatch(/sanity check failed/);
   });
 
-  it("with weak evidence, gives the leading finalists every prompt and picks again on them (weakFallback)", async () => {
+  it("with weakFallback and weak evidence, gives the leading finalists every prompt and picks again on them", async () => {
     // A weak peak (+0.2 at α = 0.3, default noise): seed 28 ends the race with a gain over α = 0
     // that is significant alone (z ≈ 2.6) but not after the decision's Bonferroni adjustment.
     const curve = { peak: 0.3, height: 0.2 };
-    const fallback = await simulate(curve, { kind: "auto" }, 28, 534);
+    const fallback = await simulate(curve, { kind: "auto", weakFallback: true }, 28, 534);
     const selection = fallback.report.prompts.ids.length - (fallback.report.prompts.heldOut ?? 0);
     const rounds = fallback.report.strategy.rounds;
     const weak = rounds.find((r) => r.note?.includes("weak"));
@@ -160,8 +160,8 @@ describe("strategies on simulated reward curves", () => {
     expect(field).toContain(last.leader);
     if (fallback.report.decision.kind === "alpha") expect(field).toContain(fallback.report.decision.alpha);
 
-    // Without the fallback, only the race's pick (and α = 0) sees every prompt.
-    const single = await simulate(curve, { kind: "auto", weakFallback: false }, 28, 534);
+    // Without the fallback (the default), only the race's pick (and α = 0) sees every prompt.
+    const single = await simulate(curve, { kind: "auto" }, 28, 534);
     const full = single.report.alphas.filter((a) => a.n === selection).map((a) => a.alpha);
     expect(full.sort()).toEqual([0, weak!.leader]);
     expect(single.report.cost.generations).toBeLessThan(fallback.report.cost.generations);
