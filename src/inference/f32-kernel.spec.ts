@@ -7,7 +7,6 @@ import { describe, expect, it } from "vitest";
 import { mulberry32 as rng } from "../util/random.js";
 import { Bf16ToF32Kernel } from "./f32-kernel.js";
 
-
 const EDGES = [0x0000, 0x8000, 0x0001, 0x8001, 0x007f, 0x0080, 0x7f7f, 0xff7f, 0x7f80, 0xff80, 0x7fc0, 0x3f80, 0xbf80, 0x3f81, 0x4000];
 
 function bf16Values(n: number, random: () => number, near?: Uint16Array): Uint16Array {

@@ -163,7 +163,7 @@ describe("strategies on simulated reward curves", () => {
     // Without the fallback (the default), only the race's pick (and α = 0) sees every prompt.
     const single = await simulate(curve, { kind: "auto" }, 28, 534);
     const full = single.report.alphas.filter((a) => a.n === selection).map((a) => a.alpha);
-    expect(full.sort()).toEqual([0, weak!.leader]);
+    expect(full.sort((a, b) => a - b)).toEqual([0, weak!.leader]);
     expect(single.report.cost.generations).toBeLessThan(fallback.report.cost.generations);
   });
 
