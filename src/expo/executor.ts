@@ -11,14 +11,12 @@
  */
 import { open } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { dirname, join } from "node:path";
-import { createRequire } from "node:module";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import { join } from "node:path";
 import type { ModelWeights } from "../checkpoint/weights.js";
 import { FileByteSource } from "../safetensors/byte-source.js";
 import { DTYPE_BYTES } from "../safetensors/dtype.js";
 import { formatShardIndex, INDEX_FILE } from "../safetensors/shard-index.js";
+import { startModuleWorker } from "../util/start-worker.js";
 import { buildHeader, orderForWriting, type TensorSpec } from "../safetensors/writer.js";
 import { addStats, emptyStats, type KernelStats } from "./kernel.js";
 import { JobRunner, type ByteRange, type ChunkJob } from "./jobs.js";
@@ -97,18 +95,6 @@ interface Pool {
   close(): Promise<void>;
 }
 
-/** How to start a worker: the compiled worker.js, or (from the TypeScript sources) worker.ts through tsx. */
-function workerEntry(): { entry: string | URL; eval: boolean } {
-  const here = import.meta.url;
-  if (here.endsWith(".ts")) {
-    // Tests, tsx, or bin/expo-bot.js without a build: register tsx in the worker, then load worker.ts.
-    const api = join(dirname(createRequire(fileURLToPath(here)).resolve("tsx/package.json")), "dist", "esm", "api", "index.mjs");
-    const code = `import(${JSON.stringify(pathToFileURL(api).href)}).then((m) => { m.register(); return import(${JSON.stringify(new URL("./worker.ts", here).href)}); }).catch((e) => { throw e; });`;
-    return { entry: code, eval: true };
-  }
-  return { entry: new URL("./worker.js", here), eval: false };
-}
-
 function inProcessPool(chunkElements: number): Pool {
   const runner = new JobRunner(chunkElements);
   return {
@@ -123,7 +109,6 @@ function inProcessPool(chunkElements: number): Pool {
 }
 
 function workerPool(threads: number, chunkElements: number): Pool {
-  const { entry, eval: isEval } = workerEntry();
   let nextId = 0;
   const pending = new Map<number, { resolve: (s: KernelStats) => void; reject: (e: Error) => void; worker: number }>();
   const load = new Array<number>(threads).fill(0);
@@ -132,7 +117,7 @@ function workerPool(threads: number, chunkElements: number): Pool {
   let closing = false;
   const exited = new Array<boolean>(threads).fill(false);
   const workers = Array.from({ length: threads }, (_, w) => {
-    const worker = new Worker(entry, { eval: isEval, workerData: { chunkElements } });
+    const worker = startModuleWorker(import.meta.url, "worker", { workerData: { chunkElements } });
     worker.on("message", (msg: { type: "done"; id: number; stats: KernelStats } | { type: "error"; id: number; message: string }) => {
       const p = pending.get(msg.id);
       if (!p) return;

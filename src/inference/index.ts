@@ -11,11 +11,9 @@
  *   const [r] = await rm.score([{ prompt: "Write a haiku", response: out.text }]);
  *   await rm.close();
  */
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { UserError } from "../util/errors.js";
+import { startModuleWorker } from "../util/start-worker.js";
 import type { ArchSpec } from "./arch.js";
 import { CausalLMEngine, RewardEngine, type Generation, type GenerationStats, type LoadOptions, type Logits, type ScorePair } from "./engine.js";
 import type { SamplingOptions } from "./sampling.js";
@@ -130,44 +128,9 @@ function infoOf(spec: ArchSpec, tokenizer: { eosIds: number[]; padId: number | n
   return { spec: rest, eosIds: tokenizer.eosIds, padId: tokenizer.padId, hasChatTemplate: tokenizer.hasChatTemplate };
 }
 
-/**
- * Starts worker.ts. From compiled JavaScript (dist/) it is worker.js beside this file; from
- * TypeScript sources (tsx, vitest) the worker first registers tsx's loader, then imports
- * worker.ts — so it works under `node bin/expo-bot.js`, `tsx` and vitest alike.
- */
+/** Starts worker.ts (worker.js when compiled) in its own thread. */
 function startWorker(): Worker {
-  const here = import.meta.url;
-  // Workers inherit the parent's execArgv; drop what only makes sense for the main script.
-  const execArgv: string[] = [];
-  for (let i = 0; i < process.execArgv.length; i++) {
-    const a = process.execArgv[i];
-    if (a.startsWith("--input-type")) continue;
-    if (a === "-e" || a === "--eval" || a === "-p" || a === "--print") {
-      i++;
-      continue;
-    }
-    execArgv.push(a);
-  }
-  if (!here.endsWith(".ts")) return new Worker(new URL("./worker.js", here), { execArgv });
-  const entry = new URL("./worker.ts", here).href;
-  const tsxApi = resolveTsxApi(here);
-  const code = `import(${JSON.stringify(tsxApi)}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(entry)}); }).catch((e) => { console.error(e); process.exit(1); });`;
-  return new Worker(code, { eval: true, execArgv });
-}
-
-/** tsx's ESM API entry (its CommonJS twin cannot register the loader from a worker). */
-function resolveTsxApi(from: string): string {
-  const meta = import.meta as ImportMeta & { resolve?: (s: string) => string };
-  if (typeof meta.resolve === "function") {
-    try {
-      return meta.resolve("tsx/esm/api");
-    } catch {
-      // fall through
-    }
-  }
-  const cjs = createRequire(from).resolve("tsx/esm/api");
-  const esm = cjs.replace(/\.cjs$/, ".mjs");
-  return pathToFileURL(existsSync(esm) ? esm : cjs).href;
+  return startModuleWorker(import.meta.url, "worker");
 }
 
 class WorkerClient {
