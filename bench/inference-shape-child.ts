@@ -16,6 +16,8 @@ interface ChildArgs {
   threads: number;
   batches: number[];
   alphas?: number[];
+  /** Weight-fill helper threads at load (default: the engine's own choice). */
+  fillHelpers?: number;
 }
 
 /** The kernel's peak resident set of this process (VmHWM), in bytes. */
@@ -31,7 +33,7 @@ const cpu = () => {
 };
 const t0 = performance.now();
 const c0 = cpu();
-const engine = await CausalLMEngine.load(args.theta1, { threads: args.threads, ...(args.theta0 ? { extrapolateFrom: args.theta0 } : {}) });
+const engine = await CausalLMEngine.load(args.theta1, { threads: args.threads, ...(args.theta0 ? { extrapolateFrom: args.theta0 } : {}), ...(args.fillHelpers !== undefined ? { fill: { helpers: args.fillHelpers } } : {}) });
 const loadS = (performance.now() - t0) / 1000;
 const loadCpuS = cpu() - c0;
 const afterLoad = peakRss();

@@ -86,11 +86,16 @@ const plain = child({ theta1, prompt, new: newTokens, threads, batches: [1, 8] }
 console.log(`\nembedded engine, θ1 alone:`);
 console.log(`  load ${fmt(plain.loadS)} s = ${fmt(plain.loadS / (fileBytes / GB))} s per GB of safetensors (CPU time ${fmt(plain.loadCpuS)} s = ${fmt(plain.loadCpuS / (fileBytes / GB))} s/GB)`);
 console.log(`  peak RSS ${fmt(plain.peakRss / GB)} GB = ${fmt(plain.peakRss / plain.weightBytes)}× the float32 weights (${fmt(plain.weightBytes / GB)} GB); after load ${fmt(plain.peakRssAfterLoad / GB)} GB`);
+// Baseline in the same run: the weights filled on one thread (no helpers).
+const oneThread = child({ theta1, prompt, new: 2, threads, batches: [1], fillHelpers: 0 });
+console.log(`  baseline, weights filled on one thread: load ${fmt(oneThread.loadS)} s = ${fmt(oneThread.loadS / (fileBytes / GB))} s per GB (CPU time ${fmt(oneThread.loadCpuS)} s); helpers ${fmt(oneThread.loadS / plain.loadS)}× faster`);
 for (const d of plain.decode) console.log(`  greedy decode batch ${d.batch}: ${fmt(d.tokS)} tokens/s (prefill of ${prompt.length} tokens × ${d.batch}: ${d.prefillMs.toFixed(0)} ms)`);
 if (!process.env.GLIBC_TUNABLES) {
   // Transparent huge pages for malloc'd memory (glibc ≥ 2.35, THP "madvise"): far fewer page faults for the weights.
-  const huge = child({ theta1, prompt, new: 2, threads, batches: [1] }, { GLIBC_TUNABLES: "glibc.malloc.hugetlb=1" });
-  console.log(`  with GLIBC_TUNABLES=glibc.malloc.hugetlb=1: load ${fmt(huge.loadS)} s = ${fmt(huge.loadS / (fileBytes / GB))} s per GB (CPU time ${fmt(huge.loadCpuS)} s), peak RSS ${fmt(huge.peakRss / GB)} GB`);
+  const thp = { GLIBC_TUNABLES: "glibc.malloc.hugetlb=1" };
+  const huge = child({ theta1, prompt, new: 2, threads, batches: [1] }, thp);
+  const hugeOne = child({ theta1, prompt, new: 2, threads, batches: [1], fillHelpers: 0 }, thp);
+  console.log(`  with GLIBC_TUNABLES=glibc.malloc.hugetlb=1: load ${fmt(huge.loadS)} s = ${fmt(huge.loadS / (fileBytes / GB))} s per GB (CPU time ${fmt(huge.loadCpuS)} s), peak RSS ${fmt(huge.peakRss / GB)} GB; on one thread ${fmt(hugeOne.loadS)} s = ${fmt(hugeOne.loadS / (fileBytes / GB))} s/GB (helpers ${fmt(hugeOne.loadS / huge.loadS)}× faster)`);
 }
 
 const pair = child({ theta1, theta0, prompt, new: 8, threads, batches: [1], alphas: [0.5, 1, 0] });

@@ -8,7 +8,7 @@ import type { ModelConfig } from "../checkpoint/config.js";
 import type { ModelWeights } from "../checkpoint/weights.js";
 import type { ArchSpec } from "./arch.js";
 import { buildGraph, type AttentionImpl, type BuiltGraph } from "./graph.js";
-import { WeightStore, type AlphaPair } from "./weight-store.js";
+import { WeightStore, type AlphaPair, type LoadOptions } from "./weight-store.js";
 
 export interface SessionOptions {
   /** Use the KV cache (causal LM; default true). */
@@ -21,6 +21,8 @@ export interface SessionOptions {
   attention?: AttentionImpl;
   /** Execution providers, e.g. ["cuda", "cpu"] (default ["cpu"]). */
   executionProviders?: string[];
+  /** How the weights are filled at load (helper threads for a large model; weight-store.ts). */
+  fill?: LoadOptions;
 }
 
 export interface KvCache {
@@ -69,8 +71,7 @@ export class ModelRunner {
    */
   static async create(config: ModelConfig, weights: ModelWeights, options: SessionOptions = {}, pair?: AlphaPair): Promise<ModelRunner> {
     const built: BuiltGraph = buildGraph(config, weights, { cache: options.cache, attention: options.attention });
-    const store = WeightStore.allocate(built.weights);
-    await store.fill(weights, pair);
+    const store = await WeightStore.load(built.weights, weights, pair, options.fill);
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: (options.executionProviders ?? ["cpu"]) as ort.InferenceSession.ExecutionProviderConfig[],
       graphOptimizationLevel: "all",

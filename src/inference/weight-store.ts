@@ -21,9 +21,12 @@ import type { LoraModule } from "../checkpoint/adapter.js";
 import { loraFactors, loraRows } from "../checkpoint/lora-update.js";
 import type { ModelWeights, WeightLocation } from "../checkpoint/weights.js";
 import { decodeFloatsInto } from "../safetensors/codec.js";
-import type { ByteSource } from "../safetensors/byte-source.js";
+import { availableParallelism } from "node:os";
+import { FileByteSource, type ByteSource } from "../safetensors/byte-source.js";
 import type { FloatDtype } from "../safetensors/dtype.js";
+import type { TensorInfo } from "../safetensors/header.js";
 import { UserError } from "../util/errors.js";
+import { startModuleWorker } from "../util/start-worker.js";
 import { Bf16ToF32Kernel } from "./f32-kernel.js";
 import type { WeightSlot } from "./graph.js";
 
@@ -32,6 +35,38 @@ const DTYPE_BYTES: Record<string, number> = { F32: 4, BF16: 2, F16: 2, F64: 8 };
 const CHUNK_BYTES = 4 * 1024 * 1024;
 /** Values per chunk of the bf16 kernel: its 1 MiB float32 output is copied into the weight while still in cache (measured: 256 Ki values used 10–30 % less CPU per switch than 1 Mi or 4 Mi). */
 const KERNEL_VALUES = 1 << 18;
+
+/** Below this many float32 bytes a load fills on one thread (a helper costs ~0.1–1 s to start). */
+const PARALLEL_MIN_BYTES = 256 * 1024 * 1024;
+
+/** What a fill reads of a tensor: where its bytes are, its dtype and shape (a `WeightLocation` is one). */
+export interface TensorBytes {
+  file: { source: ByteSource; header: { dataStart: number } };
+  info: Pick<TensorInfo, "dtype" | "shape" | "dataOffsets">;
+}
+
+/** A tensor's bytes in a local file, as sent to a fill helper thread. */
+interface FileTensor {
+  path: string;
+  dataStart: number;
+  info: Pick<TensorInfo, "dtype" | "shape" | "dataOffsets">;
+}
+
+/** One weight for a fill helper: θ1's tensor, θ0's when extrapolating, the values to fill. */
+export interface FillJob {
+  input: string;
+  values: number;
+  theta1: FileTensor;
+  theta0: FileTensor | null;
+  alpha: number;
+}
+
+export interface LoadOptions {
+  /** Helper threads that fill part of the weights at load (default: min(CPUs, 4) − 1). */
+  helpers?: number;
+  /** Fill on one thread below this many float32 bytes (default 256 MiB). */
+  parallelMinBytes?: number;
+}
 
 export interface AlphaPair {
   /** θ0, the SFT checkpoint (same architecture and tensor names as θ1). */
@@ -62,6 +97,63 @@ export class WeightStore {
     const arrays = new Map<string, Float32Array>();
     for (const s of slots) arrays.set(s.input, new Float32Array(s.dims.reduce((a, b) => a * b, 1)));
     return new WeightStore(slots, arrays);
+  }
+
+  /**
+   * Allocates and fills the weights, spreading the work over helper threads for a large model:
+   * first-touching fresh float32 memory is most of a load's cost, and page faults on two
+   * threads cost about 1/1.5 of one (docs/inference.md). Each helper fills arrays of its own
+   * and transfers their buffers back (no copy); onnxruntime-node takes no SharedArrayBuffer
+   * input. A LoRA pair, or weights not in local files, fill on this thread.
+   */
+  static async load(slots: WeightSlot[], theta1: ModelWeights, pair?: AlphaPair, options: LoadOptions = {}): Promise<WeightStore> {
+    const helpers = Math.max(0, Math.floor(options.helpers ?? Math.min(availableParallelism(), 4) - 1));
+    const values = (slot: WeightSlot) => slot.dims.reduce((a, b) => a * b, 1);
+    const total = slots.reduce((n, slot) => n + 4 * values(slot), 0);
+    const local = (loc: WeightLocation) => loc.file.source instanceof FileByteSource;
+    const parallel =
+      helpers > 0 &&
+      !pair?.lora &&
+      total >= (options.parallelMinBytes ?? PARALLEL_MIN_BYTES) &&
+      slots.every((slot) => local(theta1.get(slot.tensor)) && (!pair || !pair.theta0.has(slot.tensor) || local(pair.theta0.get(slot.tensor))));
+    if (!parallel) {
+      const store = WeightStore.allocate(slots);
+      await store.fill(theta1, pair);
+      return store;
+    }
+    if (pair) {
+      if (!Number.isFinite(pair.alpha)) throw new UserError(`alpha must be a finite number, got ${pair.alpha}`);
+      WeightStore.checkPair(slots, theta1, pair.theta0);
+    }
+    // Largest first, each to the least-loaded thread (group 0 is this thread).
+    const groups: WeightSlot[][] = Array.from({ length: helpers + 1 }, () => []);
+    const load = new Array<number>(helpers + 1).fill(0);
+    for (const slot of [...slots].sort((a, b) => values(b) - values(a))) {
+      const g = load.indexOf(Math.min(...load));
+      groups[g].push(slot);
+      load[g] += values(slot);
+    }
+    const fileTensor = (loc: WeightLocation): FileTensor => ({ path: (loc.file.source as FileByteSource).name, dataStart: loc.file.header.dataStart, info: loc.info });
+    const jobsOf = (group: WeightSlot[]): FillJob[] =>
+      group.map((slot) => ({ input: slot.input, values: values(slot), theta1: fileTensor(theta1.get(slot.tensor)), theta0: pair ? fileTensor(pair.theta0.get(slot.tensor)) : null, alpha: pair?.alpha ?? 0 }));
+    const remote = groups.slice(1).filter((g) => g.length > 0).map((g) => fillInHelper(jobsOf(g)));
+    const arrays = new Map<string, Float32Array>();
+    const scratch = new Scratch();
+    try {
+      for (const slot of groups[0]) {
+        const dst = new Float32Array(values(slot));
+        const loc1 = theta1.get(slot.tensor);
+        await fillOne(dst, loc1, pair ? { loc: pair.theta0.get(slot.tensor), alpha: pair.alpha } : null, scratch);
+        arrays.set(slot.input, dst);
+      }
+    } finally {
+      // Every helper is awaited (its error, if any, reported) before this returns or throws.
+      const results = await Promise.allSettled(remote);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed) throw failed.reason;
+      for (const r of results) if (r.status === "fulfilled") for (const [input, a] of r.value) arrays.set(input, a);
+    }
+    return new WeightStore(slots, new Map(slots.map((slot) => [slot.input, arrays.get(slot.input)!])));
   }
 
   /** Bytes held (float32). */
@@ -115,9 +207,7 @@ export class WeightStore {
       const loc1 = theta1.get(slot.tensor);
       const same = pair !== undefined && pair.theta0.get(slot.tensor) === loc1;
       if (same && this.constant.get(slot.input) === loc1) continue;
-      const pairOf = pair && !same ? { loc: pair.theta0.get(slot.tensor), alpha: pair.alpha } : null;
-      const bf16 = loc1.info.dtype === "BF16" && (!pairOf || pairOf.loc.info.dtype === "BF16");
-      await (bf16 ? fillSlotBf16 : fillSlot)(dst, loc1, pairOf, scratch);
+      await fillOne(dst, loc1, pair && !same ? { loc: pair.theta0.get(slot.tensor), alpha: pair.alpha } : null, scratch);
       if (same) this.constant.set(slot.input, loc1);
       else this.constant.delete(slot.input);
     }
@@ -157,11 +247,58 @@ class Scratch {
   }
 }
 
+/** One weight: θ1 alone, or θ1 + α(θ1 − θ0); bf16 (with bf16 θ0) through the SIMD kernel. */
+async function fillOne(dst: Float32Array, loc1: TensorBytes, pair: { loc: TensorBytes; alpha: number } | null, scratch: Scratch): Promise<void> {
+  const bf16 = loc1.info.dtype === "BF16" && (!pair || pair.loc.info.dtype === "BF16");
+  await (bf16 ? fillSlotBf16 : fillSlot)(dst, loc1, pair, scratch);
+}
+
+/** A helper thread's part of a load (fill-worker.ts): each weight allocated here and filled from its files. */
+export async function runFillJobs(jobs: FillJob[]): Promise<[string, Float32Array][]> {
+  const sources = new Map<string, FileByteSource>();
+  const at = (t: FileTensor): TensorBytes => {
+    if (!sources.has(t.path)) sources.set(t.path, new FileByteSource(t.path));
+    return { file: { source: sources.get(t.path)!, header: { dataStart: t.dataStart } }, info: t.info };
+  };
+  const scratch = new Scratch();
+  const out: [string, Float32Array][] = [];
+  try {
+    for (const job of jobs) {
+      const dst = new Float32Array(job.values);
+      await fillOne(dst, at(job.theta1), job.theta0 ? { loc: at(job.theta0), alpha: job.alpha } : null, scratch);
+      out.push([job.input, dst]);
+    }
+  } finally {
+    await Promise.all([...sources.values()].map((s) => s.close()));
+  }
+  return out;
+}
+
+/** Runs `jobs` on a fill helper thread; resolves to the filled arrays, their buffers moved here. */
+function fillInHelper(jobs: FillJob[]): Promise<Map<string, Float32Array>> {
+  const worker = startModuleWorker(import.meta.url, "fill-worker", { workerData: { jobs } });
+  return new Promise<Map<string, Float32Array>>((resolve, reject) => {
+    let settled = false;
+    worker.once("message", (msg: { ok: true; arrays: [string, Float32Array][] } | { ok: false; message: string; user: boolean }) => {
+      settled = true;
+      if (msg.ok) resolve(new Map(msg.arrays));
+      else reject(msg.user ? new UserError(msg.message) : new Error(msg.message));
+      void worker.terminate();
+    });
+    worker.once("error", (err) => {
+      if (!settled) (settled = true), reject(err);
+    });
+    worker.once("exit", (code) => {
+      if (!settled) (settled = true), reject(new Error(`weight fill helper exited with code ${code} before reporting`));
+    });
+  });
+}
+
 /**
  * Bytes [begin, begin + length) of a tensor's data, into `buffer` when the source can fill one.
  * By location, not name: an adapter's full tensor stands for θ0's name under its PEFT key.
  */
-async function readRange(loc: WeightLocation, begin: number, length: number, buffer: Uint8Array): Promise<Uint8Array> {
+async function readRange(loc: TensorBytes, begin: number, length: number, buffer: Uint8Array): Promise<Uint8Array> {
   const source = loc.file.source as ByteSource & { readInto?: (target: Uint8Array, offset: number) => Promise<Uint8Array> };
   const offset = loc.file.header.dataStart + loc.info.dataOffsets[0] + begin;
   if (!source.readInto) return source.read(offset, length);
@@ -169,15 +306,15 @@ async function readRange(loc: WeightLocation, begin: number, length: number, buf
 }
 
 /** A tensor as rows (its first dimension) of `cols` values: the unit chunks are read in. */
-function rowsAndCols(loc: WeightLocation): { rows: number; cols: number } {
+function rowsAndCols(loc: TensorBytes): { rows: number; cols: number } {
   const shape = loc.info.shape;
   return { rows: shape[0] ?? 1, cols: shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1 };
 }
 
 async function fillSlot(
   dst: Float32Array,
-  loc1: WeightLocation,
-  pair: { loc: WeightLocation; alpha: number } | null,
+  loc1: TensorBytes,
+  pair: { loc: TensorBytes; alpha: number } | null,
   scratch: Scratch,
 ): Promise<void> {
   const { rows, cols } = rowsAndCols(loc1);
@@ -251,8 +388,8 @@ async function fillLoraSlot(dst: Float32Array, loc0: WeightLocation, m: LoraModu
  */
 async function fillSlotBf16(
   dst: Float32Array,
-  loc1: WeightLocation,
-  pair: { loc: WeightLocation; alpha: number } | null,
+  loc1: TensorBytes,
+  pair: { loc: TensorBytes; alpha: number } | null,
   scratch: Scratch,
 ): Promise<void> {
   const { rows, cols } = rowsAndCols(loc1);
@@ -264,7 +401,7 @@ async function fillSlotBf16(
     const n = Math.min(chunkRows, rows - r0);
     const n0 = pair ? Math.max(0, Math.min(n, rows0 - r0)) : 0;
     const t = turn++ % 2;
-    const into = async (loc: WeightLocation, which: 0 | 1, rowCount: number) => {
+    const into = async (loc: TensorBytes, which: 0 | 1, rowCount: number) => {
       const target = kernel.input(t, which, rowCount * cols * 2);
       const got = await readRange(loc, r0 * cols * 2, rowCount * cols * 2, target);
       if (got.buffer !== target.buffer || got.byteOffset !== target.byteOffset) target.set(got); // a source without readInto (not a local file)
