@@ -17,11 +17,11 @@
  * Nothing that grows with the model is allocated besides the arrays: bytes are read a few
  * MiB at a time (the next chunk is read while the current one is converted).
  */
+import { availableParallelism } from "node:os";
 import type { LoraModule } from "../checkpoint/adapter.js";
 import { loraFactors, loraRows } from "../checkpoint/lora-update.js";
 import type { ModelWeights, WeightLocation } from "../checkpoint/weights.js";
 import { decodeFloatsInto } from "../safetensors/codec.js";
-import { availableParallelism } from "node:os";
 import { FileByteSource, type ByteSource } from "../safetensors/byte-source.js";
 import type { FloatDtype } from "../safetensors/dtype.js";
 import type { TensorInfo } from "../safetensors/header.js";
@@ -121,10 +121,7 @@ export class WeightStore {
       await store.fill(theta1, pair);
       return store;
     }
-    if (pair) {
-      if (!Number.isFinite(pair.alpha)) throw new UserError(`alpha must be a finite number, got ${pair.alpha}`);
-      WeightStore.checkPair(slots, theta1, pair.theta0);
-    }
+    if (pair) WeightStore.checkAlphaPair(slots, theta1, pair);
     // Largest first, each to the least-loaded thread (group 0 is this thread).
     const groups: WeightSlot[][] = Array.from({ length: helpers + 1 }, () => []);
     const load = new Array<number>(helpers + 1).fill(0);
@@ -163,6 +160,18 @@ export class WeightStore {
     return n;
   }
 
+  /** A finite α, θ0 pairing with θ1 for every slot, and (LoRA) every adapted module served by a slot. */
+  private static checkAlphaPair(slots: WeightSlot[], theta1: ModelWeights, pair: AlphaPair): void {
+    if (!Number.isFinite(pair.alpha)) throw new UserError(`alpha must be a finite number, got ${pair.alpha}`);
+    WeightStore.checkPair(slots, theta1, pair.theta0);
+    if (pair.lora) {
+      // An update with no slot would be silently dropped: the model served would not be θ1.
+      const slotted = new Set(slots.map((s) => s.tensor));
+      const unused = [...pair.lora.modules.values()].filter((m) => !slotted.has(m.baseTensor)).map((m) => m.module);
+      if (unused.length) throw new UserError(`${pair.lora.adapter.name}: the model's graph has no weight for the adapted module(s) ${unused.slice(0, 5).map((m) => `"${m}"`).join(", ")}; cannot serve this adapter in place`);
+    }
+  }
+
   /** Checks, before anything is read, that θ0 can pair with θ1 for every slot. */
   static checkPair(slots: WeightSlot[], theta1: ModelWeights, theta0: ModelWeights): void {
     for (const slot of slots) {
@@ -185,16 +194,7 @@ export class WeightStore {
    * θ0 + (1 + α)·s·B·A. A slot already filled from a tensor no α changes is not read again.
    */
   async fill(theta1: ModelWeights, pair?: AlphaPair): Promise<void> {
-    if (pair) {
-      if (!Number.isFinite(pair.alpha)) throw new UserError(`alpha must be a finite number, got ${pair.alpha}`);
-      WeightStore.checkPair(this.slots, theta1, pair.theta0);
-      if (pair.lora) {
-        // An update with no slot would be silently dropped: the model served would not be θ1.
-        const slotted = new Set(this.slots.map((s) => s.tensor));
-        const unused = [...pair.lora.modules.values()].filter((m) => !slotted.has(m.baseTensor)).map((m) => m.module);
-        if (unused.length) throw new UserError(`${pair.lora.adapter.name}: the model's graph has no weight for the adapted module(s) ${unused.slice(0, 5).map((m) => `"${m}"`).join(", ")}; cannot serve this adapter in place`);
-      }
-    }
+    if (pair) WeightStore.checkAlphaPair(this.slots, theta1, pair);
     const scratch = new Scratch();
     for (const slot of this.slots) {
       const dst = this.arrays.get(slot.input)!;
