@@ -268,12 +268,9 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
     // α on every prompt would only add cost.
     const weak = !clear && pickZ > normalQuantile(1 - (options.decisionLevel ?? 0.05));
     if (options.confirm === "always" || !clear) {
-      // With weak evidence the race could not tell the finalists apart: a pick made on half the
-      // prompts is close to a coin toss among them, and one α tested on every prompt has one
-      // chance where the grid has one per α. So fall back towards the grid: the pick and the
-      // best FALLBACK_FIELD finalists by race mean (and α = 0) get every prompt, and the pick
-      // is made again on them. (Every finalist instead picked no better in the benchmark, at
-      // ~500 more generations.)
+      // With `weakFallback` (off by default: no gain the benchmark could tell from noise) and
+      // weak evidence, fall back towards the grid: the pick and the best FALLBACK_FIELD
+      // finalists by race mean (and α = 0) get every prompt, and the pick is made again on them.
       const byMean = [...alive].sort((a, b) => avg(b, n) - avg(a, n)).slice(0, FALLBACK_FIELD);
       const field = weak && options.weakFallback === true ? [...new Set([pick, ...byMean])].sort((a, b) => a - b) : [pick];
       rounds.push({
