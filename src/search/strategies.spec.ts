@@ -139,6 +139,20 @@ describe("strategies on simulated reward curves", () => {
     expect(report.decision.reason).toMatch(/sanity check failed/);
   });
 
+  it("does not fence the race off from a peak past the close ladder point above the best", async () => {
+    // Peak at α = 0.25, default noise: on seed 23's first batch 0.1 outscores 0.2, so the
+    // bracket around 0.1 stops at 0.2 and the race picked 0.15 (84 % of the best gain).
+    const curve = { peak: 0.25, height: 0.6 };
+    const refine = (r: Awaited<ReturnType<typeof simulate>>["report"]) => r.strategy.rounds.find((x) => x.phase === "refine")!.alphas;
+    const off = await simulate(curve, { kind: "auto", reachZ: 0 }, 23, 534);
+    expect(refine(off.report)).toEqual([0.07, 0.1, 0.15, 0.2]);
+    expect(off.report.decision).toMatchObject({ kind: "alpha", alpha: 0.15 });
+    // 0.2 is close to 0.1 on that batch, so the round value past it, 0.3, joins the field.
+    const on = await simulate(curve, { kind: "auto" }, 23, 534);
+    expect(refine(on.report)).toEqual([0.07, 0.1, 0.15, 0.2, 0.3]);
+    expect(on.report.decision).toMatchObject({ kind: "alpha", alpha: 0.3 });
+  });
+
   it("with weakFallback and weak evidence, gives the leading finalists every prompt and picks again on them", async () => {
     // A weak peak (+0.2 at α = 0.3, default noise): seed 28 ends the race with a gain over α = 0
     // that is significant alone (z ≈ 2.6) but not after the decision's Bonferroni adjustment.

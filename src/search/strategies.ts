@@ -41,6 +41,13 @@ export interface AutoOptions {
    * (docs/search.md).
    */
   weakFallback?: boolean;
+  /**
+   * When the ladder point above the widening's best is within this paired z of it on the first
+   * batch (z > −reachZ), the round value past that point joins the refine field too (default
+   * 1.5; 0 turns it off): a noisy first batch can crown the point below a peak that lies past
+   * its neighbour (docs/search.md).
+   */
+  reachZ?: number;
   /** Round values added beyond the field's edge when the leader sits there (default 4). */
   maxExtensions?: number;
   /** Family-wise level the final decision uses, so α = 0 is retired only when that test is already won (default 0.05). */
@@ -134,7 +141,8 @@ export function fineBetween(lo: number, hi: number): number[] {
  *    rises; stop at a point confidently below the best (z < −dropZ), or after two lower points
  *    (one when switches are dear) once the best is clearly above α = 0 (z > 3);
  * 2. refine: the round values between the best point's ladder neighbours (0.2 | 0.5 → 0.3, 0.4),
- *    with the best point and its neighbours;
+ *    with the best point and its neighbours, and the round value past the upper neighbour when
+ *    that neighbour is close to the best (z > −reachZ);
  * 3. race: grow the prompt batch (×4) each round up to ⌈N/2⌉ for the candidates still running
  *    (and α = 0); drop a candidate once a paired z-test says it is worse than the leader at
  *    z < −dropZ; add the next round value when the leader sits at the field's edge; retire
@@ -191,6 +199,15 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
     const lo = left === undefined || left === 0 ? best / 2 : left;
     const hi = right ?? best * 2;
     candidates = [...fineBetween(lo, hi), best, ...[left, right].filter((a): a is number => a !== undefined && a !== 0)];
+    // On 47-odd prompts the ladder point below the peak often outscores the one above it by
+    // noise (0.1 over 0.2 with the peak at 0.25): the bracket 0.05–0.2 would fence the race off
+    // from the peak, and the edge extension below only helps when the *leader* sits at the
+    // edge. So when the point above is close to the best, the round value past it joins too.
+    const reachZ = options.reachZ ?? 1.5;
+    if (right !== undefined && reachZ > 0 && pairedZ(ev.rewards(right, n1), ev.rewards(best, n1)).z > -reachZ) {
+      const past = fineBetween(right, right * 10)[0];
+      if (past !== undefined && past <= (options.maxAlpha ?? 100) * (1 + 1e-9)) candidates.push(past);
+    }
   }
   candidates = [...new Set(candidates)].sort((a, b) => a - b);
   for (const a of widened) {
