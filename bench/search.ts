@@ -3,13 +3,15 @@
  * trials each, `auto` against a 5-point grid at the same prompt count. The curves are meant
  * to be hard for `auto`, not flattering: not only the parabola it fits, but an asymmetric
  * curve, a plateau that collapses, peaks between its ladder values, a weak signal,
- * heavy-tailed reward noise and answers correlated across α (real runs share the seed).
+ * heavy-tailed reward noise, answers correlated across α (real runs share the seed) and a
+ * reward model that pays for length.
  *
  * Per curve and strategy it prints how often the decision is the true best α (its true gain
  * within 90 % of the curve's best; "no gain" on a flat curve), how often a flat curve gets a
  * false gain, the coverage of the published interval (the held-out gain's 95 % interval
  * contains the chosen α's true gain) beside the coverage the old, same-prompt interval had,
- * and the wall time counting a model switch and an extrapolation as L generations' worth of
+ * the coverage of the published gain at equal length (it should contain the curve's gain
+ * without the reward model's pay for length), and the wall time counting a model switch and an extrapolation as L generations' worth of
  * time each (L = 0, 25, 100, 300; "in place": a switch costs about one generation and there
  * is no folder to write, as with the embedded engine switching α in place). `auto` is told
  * the cost (`switchCost`) and plans with it.
@@ -28,6 +30,7 @@ import {
   SimulatedMaterializer,
   SimulatedScorer,
   expectedGain,
+  lengthEffect,
   simulatedPrompts,
   type RewardCurve,
   type SimulationOptions,
@@ -71,6 +74,8 @@ const scenarios = ([
   { name: "plateau α=0.2–0.4, then collapse (+0.6)", curve: { peak: 0.2, height: 0.6, shape: "plateau", collapseAt: 2 }, ...paper },
   { name: "heavy tails (t3), peak α=0.3 (+0.6)", curve: { peak: 0.3, height: 0.6 }, sim: { noise: "t3" }, ...paper },
   { name: "correlated ρ=0.7, peak α=0.3 (+0.3)", curve: { peak: 0.3, height: 0.3 }, sim: { answerCorrelation: 0.7 }, ...paper },
+  // A reward model that pays 2 per unit of ln(length): +0.2 at α = 0.3 for length alone.
+  { name: "length-biased RM, peak α=0.3 (+0.6)", curve: { peak: 0.3, height: 0.6 }, sim: { lengthBias: 2 }, ...paper },
   { name: "under-trained, peak α=13 (+1.5)", curve: { peak: 13, height: 1.5 }, grid: [2.5, 5, 10, 15, 20], gridName: "2.5,5,10,15,20" },
   { name: "flat (no gain)", curve: { peak: 0, height: 0 }, ...paper },
   { name: "flat, heavy tails (t3)", curve: { peak: 0, height: 0 }, sim: { noise: "t3" }, ...paper },
@@ -87,10 +92,19 @@ const COSTS = [
   }),
 ];
 
-/** The curve's best gain over α > 0 (a fine log scan), the yardstick for "picks the true best". */
-function bestGain(curve: RewardCurve): number {
+/**
+ * The reward model's expected gain at α: the curve, plus what it pays for length alone when the
+ * scenario's reward model likes length (`lengthBias`). The search optimizes this; the gain at
+ * equal length is the curve alone.
+ */
+function rmGain(s: Scenario, alpha: number): number {
+  return expectedGain(s.curve, alpha) + lengthEffect({ curve: s.curve, seed: 0, ...s.sim }, alpha);
+}
+
+/** The best reward-model gain over α > 0 (a fine log scan), the yardstick for "picks the true best". */
+function bestGain(s: Scenario): number {
   let best = 0;
-  for (let e = -2; e <= 2; e += 0.001) best = Math.max(best, expectedGain(curve, 10 ** e));
+  for (let e = -2; e <= 2; e += 0.001) best = Math.max(best, rmGain(s, 10 ** e));
   return best;
 }
 
@@ -105,8 +119,13 @@ interface Trial {
   covered: boolean;
   /** The old, same-prompt 95 % interval would have covered it. */
   coveredOld: boolean;
+  /** The published gain at equal length covers the curve's gain (length's share taken out). */
+  coveredEqualLength: boolean;
   reported: number;
   truth: number;
+  /** The published gain at equal length, and the curve's gain it estimates. */
+  reportedEqualLength: number;
+  truthEqualLength: number;
 }
 
 async function trial(s: Scenario, strategy: StrategyOptions, seed: number, prompts = N): Promise<Trial> {
@@ -124,20 +143,23 @@ async function trial(s: Scenario, strategy: StrategyOptions, seed: number, promp
     keepModels: 1000, // every α folder kept: one extrapolation per α; switches counted apart
   });
   const d = report.decision;
-  const flat = bestGain(s.curve) === 0;
+  const flat = bestGain(s) === 0;
   const picked = d.kind === "alpha" ? d.alpha : null;
-  const truth = picked === null ? 0 : expectedGain(s.curve, picked);
-  const within = (i: { lo: number | null; hi: number | null } | undefined) => i !== undefined && i.lo !== null && i.hi !== null && i.lo <= truth && truth <= i.hi;
+  const truth = picked === null ? 0 : rmGain(s, picked);
+  const within = (i: { lo: number | null; hi: number | null } | undefined, t = truth) => i !== undefined && i.lo !== null && i.hi !== null && i.lo <= t && t <= i.hi;
   const reported = d.kind === "alpha" ? d.reported : undefined;
   const old = report.alphas.find((a) => a.alpha === picked)?.vsBaseline?.gain;
   return {
     generations: report.cost.generations,
     switches: report.cost.modelSwitches ?? 0,
     extrapolations: report.alphas.filter((a) => a.alpha !== 0).length,
-    best: flat ? picked === null : picked !== null && truth >= 0.9 * bestGain(s.curve),
+    best: flat ? picked === null : picked !== null && truth >= 0.9 * bestGain(s),
     published: picked !== null,
     covered: within(reported?.gain),
     coveredOld: within(old),
+    coveredEqualLength: within(reported?.lengthControlled, picked === null ? 0 : expectedGain(s.curve, picked)),
+    reportedEqualLength: reported?.lengthControlled.mean ?? 0,
+    truthEqualLength: picked === null ? 0 : expectedGain(s.curve, picked),
     reported: reported?.gain.mean ?? 0,
     truth,
   };
@@ -179,7 +201,7 @@ const started = Date.now();
 const rows: string[][] = [];
 const verdicts: string[] = [];
 for (const s of scenarios) {
-  const flat = bestGain(s.curve) === 0;
+  const flat = bestGain(s) === 0;
   const runs = new Map<string, Tally>();
   const strategies: [string, StrategyOptions][] = [
     [`grid ${s.gridName}`, { kind: "grid", alphas: s.grid }],
@@ -212,7 +234,8 @@ for (const s of scenarios) {
       flat ? share(pub.length, t.length) : "",
       share(pub.filter((x) => x.covered).length, pub.length),
       pct(avg(pub, (x) => (x.coveredOld ? 1 : 0)) || (pub.length ? 0 : NaN)),
-      pub.length ? `${avg(pub, (x) => x.reported).toFixed(2)} / ${avg(pub, (x) => x.truth).toFixed(2)}` : "—",
+      share(pub.filter((x) => x.coveredEqualLength).length, pub.length),
+      pub.length ? `${avg(pub, (x) => x.reported).toFixed(2)} / ${avg(pub, (x) => x.truth).toFixed(2)}; ${avg(pub, (x) => x.reportedEqualLength).toFixed(2)} / ${avg(pub, (x) => x.truthEqualLength).toFixed(2)}` : "—",
       name === `grid ${s.gridName}` ? "100 %" : ratios.join(", "),
     ]);
   }
@@ -241,11 +264,15 @@ for (const s of scenarios) {
       const nominalInside = wilson(cov, pub.length).hi >= 0.95;
       verdicts.push(`  ${s.name}, ${name}: published interval covers the truth in ${share(cov, pub.length)} of ${pub.length} publishes (target ≥ 93 %; ${nominalInside ? "the nominal 95 % is inside that interval" : "below the nominal 95 % beyond noise"})`);
     }
+    const covEq = pub.filter((x) => x.coveredEqualLength).length;
+    if (pub.length && covEq / pub.length < 0.93) {
+      verdicts.push(`  ${s.name}, ${name}: the gain at equal length covers the curve's gain in ${share(covEq, pub.length)} of ${pub.length} publishes (target ≥ 93 %; ${wilson(covEq, pub.length).hi >= 0.95 ? "the nominal 95 % is inside that interval" : "below the nominal 95 % beyond noise"})`);
+    }
     if (flat && pub.length / t.length > 0.025) verdicts.push(`  ${s.name}, ${name}: false gain in ${share(pub.length, t.length)} of trials (target ≤ 2.5 %)`);
   }
 }
 
-const header = ["curve", "strategy", "generations", "extrapolations", "switches", "picks true best", "false gain", "coverage (held-out)", "coverage (old)", "reported / true gain", "wall time vs grid"];
+const header = ["curve", "strategy", "generations", "extrapolations", "switches", "picks true best", "false gain", "coverage (held-out)", "coverage (old)", "coverage (equal length)", "reported / true gain; at equal length", "wall time vs grid"];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join("  ");
 console.log(`α search benchmark: ${trials} seeded trials per row (seeds ${baseSeed}–${baseSeed + trials - 1}), N = ${N} prompts (25 % held out), prompt SD 2, answer noise SD 1.5, bootstrap ${resamples}`);

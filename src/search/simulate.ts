@@ -2,7 +2,8 @@
  * A simulated model family for tests and the benchmark: no weights, no network. The reward
  * of an answer is   base(prompt) + gain(α)·(1 + heterogeneity(prompt)) + noise(α, prompt),
  * with `gain` a one-peak curve shaped like the paper's Figures 6–8 (rises from α = 0, peaks,
- * then collapses as the model breaks), and the answer length grows with α.
+ * then collapses as the model breaks), and the answer length grows with α (a reward model
+ * that likes length, `lengthBias`, then pays for it too).
  * Everything is a pure function of (seed, α, prompt), so cached and fresh runs agree.
  */
 import { alphaKey } from "./cache.js";
@@ -74,6 +75,26 @@ export interface SimulationOptions {
   /** Answer length at α = 0 (tokens) and its growth per unit of ln(1 + α/peak) (default 300, 0.15). */
   baseTokens?: number;
   lengthGrowth?: number;
+  /**
+   * Reward per unit of ln(tokens / baseTokens): a reward model's taste for length (default 0).
+   * Longer answers then score higher whatever their quality, so the raw gain of an α that
+   * lengthens answers overstates it; the gain at equal length should not (`lengthEffect`).
+   */
+  lengthBias?: number;
+}
+
+/** Answer length growth factor at α (the expected ratio of tokens to α = 0's). */
+function lengthGrowthAt(o: SimulationOptions, alpha: number): number {
+  const peak = o.curve.peak > 0 ? o.curve.peak : 1;
+  return 1 + (o.lengthGrowth ?? 0.15) * Math.log1p(Math.max(0, alpha) / peak);
+}
+
+/**
+ * Expected reward from length alone at α over α = 0: lengthBias · ln(growth). A reward model's
+ * raw gain is expectedGain + this; the gain at equal length is expectedGain alone.
+ */
+export function lengthEffect(o: SimulationOptions, alpha: number): number {
+  return (o.lengthBias ?? 0) * Math.log(lengthGrowthAt(o, alpha));
 }
 
 /** FNV-1a: a fast string hash, enough to seed independent simulated draws. */
@@ -99,9 +120,7 @@ export class Simulation {
   answer(alpha: number, prompt: string): Generation {
     const o = this.options;
     const z = draw(o.seed, "len", alphaKey(alpha), prompt)();
-    const peak = o.curve.peak > 0 ? o.curve.peak : 1;
-    const growth = 1 + (o.lengthGrowth ?? 0.15) * Math.log1p(Math.max(0, alpha) / peak);
-    const tokens = Math.max(1, Math.round((o.baseTokens ?? 300) * growth * Math.exp(0.3 * z)));
+    const tokens = Math.max(1, Math.round((o.baseTokens ?? 300) * lengthGrowthAt(o, alpha) * Math.exp(0.3 * z)));
     return { text: `α=${alphaKey(alpha)}|${prompt}`, tokens };
   }
 
@@ -114,7 +133,8 @@ export class Simulation {
     const own = this.noiseDraw(draw(o.seed, "noise", alphaKey(alpha), prompt));
     const shared = rho > 0 ? this.noiseDraw(draw(o.seed, "shared-noise", prompt)) : 0;
     const noise = (o.noiseSd ?? 1.5) * (Math.sqrt(rho) * shared + Math.sqrt(1 - rho) * own);
-    return base + expectedGain(o.curve, alpha) * (1 + spread) + noise;
+    const length = o.lengthBias ? o.lengthBias * Math.log(this.answer(alpha, prompt).tokens / (o.baseTokens ?? 300)) : 0;
+    return base + expectedGain(o.curve, alpha) * (1 + spread) + length + noise;
   }
 
   /** One unit-variance noise value in the configured distribution. */

@@ -2,9 +2,9 @@ import { describe, expect, it } from "vitest";
 import { runSearch } from "./search.js";
 import { alphaSummaryRows, validateSearchReport } from "./schema.js";
 import { coarseLadder, FALLBACK_FIELD, fineBetween, PAPER_GRID, pickFinalist, quadraticVertex, type StrategyOptions } from "./strategies.js";
-import { Simulation, SimulatedGenerator, SimulatedMaterializer, SimulatedScorer, simulatedPrompts, type RewardCurve } from "./simulate.js";
+import { Simulation, SimulatedGenerator, SimulatedMaterializer, SimulatedScorer, lengthEffect, simulatedPrompts, type RewardCurve, type SimulationOptions } from "./simulate.js";
 
-async function simulate(curve: RewardCurve, strategy: StrategyOptions, seed: number, n = 400, noise?: { promptSd?: number; noiseSd?: number }) {
+async function simulate(curve: RewardCurve, strategy: StrategyOptions, seed: number, n = 400, noise?: Partial<Omit<SimulationOptions, "curve" | "seed">>) {
   const sim = new Simulation({ curve, seed, ...noise });
   const generator = new SimulatedGenerator(sim);
   const report = await runSearch({
@@ -137,6 +137,25 @@ describe("strategies on simulated reward curves", () => {
     expect(report.sanity).toMatchObject({ passed: false });
     expect(report.decision).toMatchObject({ kind: "no-gain", blocked: { alpha: 0.3, by: "sanity" } });
     expect(report.decision.reason).toMatch(/sanity check failed/);
+  });
+
+  it("publishes a gain at equal length that takes out a reward model's pay for length", async () => {
+    // A reward model paying 3 per unit of ln(length): at α = 0.3 answers are ~10 % longer,
+    // worth +0.30 on top of the curve's +0.6.
+    const curve = { peak: 0.3, height: 0.6 };
+    const bias = { ...lowNoise, lengthBias: 3 };
+    const length = lengthEffect({ curve, seed: 0, ...bias }, 0.3);
+    expect(length).toBeCloseTo(0.3, 1);
+    const { report } = await simulate(curve, { kind: "grid", alphas: [0.3] }, 6, 600, bias);
+    expect(report.decision.kind).toBe("alpha");
+    const r = report.decision.kind === "alpha" ? report.decision.reported! : undefined;
+    const covers = (i: { lo: number | null; hi: number | null }, x: number) => i.lo! <= x && x <= i.hi!;
+    // The raw gain is what the reward model sees, length included; at equal length, the curve's.
+    expect(covers(r!.gain, 0.6 + length)).toBe(true);
+    expect(covers(r!.gain, 0.6)).toBe(false);
+    expect(covers(r!.lengthControlled, 0.6)).toBe(true);
+    expect(covers(r!.lengthControlled, 0.6 + length)).toBe(false);
+    expect(report.alphas.find((a) => a.alpha === 0.3)!.vsBaseline!.lengthSlope).toBeCloseTo(3, 0);
   });
 
   it("does not fence the race off from a peak past the close ladder point above the best", async () => {
