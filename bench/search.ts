@@ -114,6 +114,11 @@ interface Trial {
   /** Extrapolated folders (α = 0 is θ1 itself: no extrapolation). */
   extrapolations: number;
   best: boolean;
+  /**
+   * The chosen α's true gain as a share of the curve's best (0 when nothing is published): the
+   * "picks true best" threshold at 90 % is a knife edge (0.4 is 89 % of a 0.3 peak), this is not.
+   */
+  gainKept: number;
   published: boolean;
   /** Published interval (held-out) covers the chosen α's true gain. */
   covered: boolean;
@@ -154,6 +159,7 @@ async function trial(s: Scenario, strategy: StrategyOptions, seed: number, promp
     switches: report.cost.modelSwitches ?? 0,
     extrapolations: report.alphas.filter((a) => a.alpha !== 0).length,
     best: flat ? picked === null : picked !== null && truth >= 0.9 * bestGain(s),
+    gainKept: flat || picked === null ? 0 : truth / bestGain(s),
     published: picked !== null,
     covered: within(reported?.gain),
     coveredOld: within(old),
@@ -231,6 +237,7 @@ for (const s of scenarios) {
       avg(t, (x) => x.extrapolations).toFixed(1),
       avg(t, (x) => x.switches).toFixed(1),
       share(t.filter((x) => x.best).length, t.length),
+      flat ? "—" : pct(avg(t, (x) => x.gainKept)),
       flat ? share(pub.length, t.length) : "",
       share(pub.filter((x) => x.covered).length, pub.length),
       pct(avg(pub, (x) => (x.coveredOld ? 1 : 0)) || (pub.length ? 0 : NaN)),
@@ -249,7 +256,7 @@ for (const s of scenarios) {
       const d = pairedDiff(a.map((x) => x.best), grid.map((x) => x.best));
       const e = pairedDiff(a.map((x) => x.best), equal.map((x) => x.best));
       verdicts.push(
-        `  ${s.name}, ${c.name}: auto right ${pct(aBest)} vs grid ${pct(gridBest)} (paired difference ${d.mean.toFixed(0)} points, 95 % CI ${d.lo.toFixed(0)} to ${d.hi.toFixed(0)}), wall time ${pct(ratio)} of the grid's;` +
+        `  ${s.name}, ${c.name}: auto right ${pct(aBest)} vs grid ${pct(gridBest)} (paired difference ${d.mean.toFixed(0)} points, 95 % CI ${d.lo.toFixed(0)} to ${d.hi.toFixed(0)}; gain kept ${pct(avg(a, (x) => x.gainKept))} vs ${pct(avg(grid, (x) => x.gainKept))}), wall time ${pct(ratio)} of the grid's;` +
           ` the grid at auto's cost is right ${pct(avg(equal, (x) => (x.best ? 1 : 0)))} (auto minus it: ${e.mean.toFixed(0)} points, ${e.lo.toFixed(0)} to ${e.hi.toFixed(0)})`,
       );
     }
@@ -272,11 +279,11 @@ for (const s of scenarios) {
   }
 }
 
-const header = ["curve", "strategy", "generations", "extrapolations", "switches", "picks true best", "false gain", "coverage (held-out)", "coverage (old)", "coverage (equal length)", "reported / true gain; at equal length", "wall time vs grid"];
+const header = ["curve", "strategy", "generations", "extrapolations", "switches", "picks true best", "gain kept", "false gain", "coverage (held-out)", "coverage (old)", "coverage (equal length)", "reported / true gain; at equal length", "wall time vs grid"];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join("  ");
 console.log(`α search benchmark: ${trials} seeded trials per row (seeds ${baseSeed}–${baseSeed + trials - 1}), N = ${N} prompts (25 % held out), prompt SD 2, answer noise SD 1.5, bootstrap ${resamples}`);
-console.log('"picks true best": the chosen α\'s true gain is ≥ 90 % of the curve\'s best ("no gain" on a flat curve); coverage: share of publishes whose 95 % interval contains the true gain; (lo–hi): Wilson 95 % interval of a share');
+console.log('"picks true best": the chosen α\'s true gain is ≥ 90 % of the curve\'s best ("no gain" on a flat curve); gain kept: its true gain as a share of the best, averaged over trials (0 when nothing is published); coverage: share of publishes whose 95 % interval contains the true gain; (lo–hi): Wilson 95 % interval of a share');
 console.log("wall time: generations + L per model switch + L per extrapolation; auto (switch L) planned knowing L\n");
 console.log(line(header));
 console.log(widths.map((w) => "-".repeat(w)).join("  "));

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { runSearch } from "./search.js";
+import { normalQuantile } from "./stats.js";
 import { alphaSummaryRows, validateSearchReport } from "./schema.js";
-import { coarseLadder, FALLBACK_FIELD, fineBetween, PAPER_GRID, pickFinalist, quadraticVertex, type StrategyOptions } from "./strategies.js";
+import { coarseLadder, FALLBACK_FIELD, fineBetween, futileZ, PAPER_GRID, pickFinalist, quadraticVertex, type StrategyOptions } from "./strategies.js";
 import { Simulation, SimulatedGenerator, SimulatedMaterializer, SimulatedScorer, lengthEffect, simulatedPrompts, type RewardCurve, type SimulationOptions } from "./simulate.js";
 
 async function simulate(curve: RewardCurve, strategy: StrategyOptions, seed: number, n = 400, noise?: Partial<Omit<SimulationOptions, "curve" | "seed">>) {
@@ -23,7 +24,7 @@ async function simulate(curve: RewardCurve, strategy: StrategyOptions, seed: num
 describe("α ladders", () => {
   it("widens on a 1-2-5 ladder and refines on round values", () => {
     expect(coarseLadder(0.1, 20)).toEqual([0.1, 0.2, 0.5, 1, 2, 5, 10, 20]);
-    expect(fineBetween(0.2, 0.5)).toEqual([0.3, 0.4]);
+    expect(fineBetween(0.2, 0.5)).toEqual([0.3]);
     expect(fineBetween(5, 20)).toEqual([7, 10, 15]);
     expect(fineBetween(0.05, 0.1)).toEqual([0.07]);
   });
@@ -33,6 +34,18 @@ describe("α ladders", () => {
     const ys = xs.map((x) => 1 - (x - 0.27) ** 2);
     expect(quadraticVertex(xs, ys)).toBeCloseTo(0.27, 9);
     expect(quadraticVertex(xs, xs.map((x) => x * x))).toBeUndefined(); // opens upwards
+  });
+});
+
+describe("futility boundary", () => {
+  it("is the z whose conditional power under the current trend equals the given power", () => {
+    // On all prompts z ~ N(z_t/√t, 1 − t): at the boundary, the target sits at the power's quantile.
+    for (const [t, target, power] of [[0.5, 2.69, 0.02], [0.25, 2.5, 0.05], [0.9, 3, 0.2]]) {
+      const z = futileZ(t, target, power);
+      expect((target - z / Math.sqrt(t)) / Math.sqrt(1 - t)).toBeCloseTo(normalQuantile(1 - power), 9);
+    }
+    expect(futileZ(0.25, 2.5, 0.5)).toBeCloseTo(1.25, 12); // the median path: z grows as √t
+    expect(futileZ(1, 2.5, 0.02)).toBeCloseTo(2.5, 12); // nothing left to add
   });
 });
 
@@ -170,6 +183,50 @@ describe("strategies on simulated reward curves", () => {
     const on = await simulate(curve, { kind: "auto" }, 23, 534);
     expect(refine(on.report)).toEqual([0.07, 0.1, 0.15, 0.2, 0.3]);
     expect(on.report.decision).toMatchObject({ kind: "alpha", alpha: 0.3 });
+  });
+
+  it("refines up to the second ladder point when α = 0 leads the first batch", async () => {
+    // Peak at 0.25 (+0.6): seed 6's first batch of 26 puts α = 0 above 0.1, 0.2, 0.5 and 1.
+    // Refining only below 0.1 (0.07, 0.1) fenced the race off from the peak; refining as if 0.1
+    // had led brings in 0.15 and 0.2.
+    const { report } = await simulate({ peak: 0.25, height: 0.6 }, { kind: "auto" }, 6, 534);
+    const [widen, refine] = report.strategy.rounds;
+    expect(widen.leader).toBe(0);
+    expect(refine.alphas).toEqual([0.07, 0.1, 0.15, 0.2]);
+    expect(report.decision).toMatchObject({ kind: "alpha", alpha: 0.2 });
+  });
+
+  it("does not buy the confirmation of a gain that cannot reach the decision's level (futility)", async () => {
+    // Flat curve, seed 1: the race ends on half the selection prompts with its pick at z ≈ 0.6
+    // over α = 0; on all of them it would need z ≈ 2.9.
+    const flat = { peak: 0, height: 0 };
+    const on = await simulate(flat, { kind: "auto" }, 1, 534);
+    const off = await simulate(flat, { kind: "auto", futility: 0 }, 1, 534);
+    const selection = on.report.prompts.ids.length - (on.report.prompts.heldOut ?? 0);
+    const n0 = (r: typeof on.report) => r.alphas.find((a) => a.alpha === 0)!.n;
+    expect(on.report.strategy.rounds.at(-1)!.note).toMatch(/out of reach .*not confirmed$/);
+    expect(n0(on.report)).toBeLessThan(selection);
+    expect(n0(off.report)).toBe(selection);
+    expect(on.report.decision.kind).toBe("no-gain");
+    expect(off.report.decision.kind).toBe("no-gain");
+    expect(on.report.decision.reason).toMatch(/not given the remaining prompts: at the gain seen on \d+ \(z=[-\d.]+\), they would reach that level with less than 2 % probability/);
+    expect(on.report.cost.generations).toBeLessThan(off.report.cost.generations - 300);
+  });
+
+  it("futility keeps every publication of a weak gain and saves answers on flat curves (30 seeds)", async () => {
+    let lost = 0;
+    let saved = 0;
+    for (let seed = 1; seed <= 30; seed++) {
+      const weak = { peak: 0.3, height: 0.3 };
+      const [on, off] = [await simulate(weak, { kind: "auto" }, seed, 534), await simulate(weak, { kind: "auto", futility: 0 }, seed, 534)];
+      if (off.report.decision.kind === "alpha" && on.report.decision.kind !== "alpha") lost++;
+      const flat = { peak: 0, height: 0 };
+      const [fOn, fOff] = [await simulate(flat, { kind: "auto" }, seed, 534), await simulate(flat, { kind: "auto", futility: 0 }, seed, 534)];
+      expect(fOn.report.decision.kind).toBe(fOff.report.decision.kind);
+      saved += fOff.report.cost.generations - fOn.report.cost.generations;
+    }
+    expect(lost).toBe(0);
+    expect(saved / 30).toBeGreaterThan(200);
   });
 
   it("with weakFallback and weak evidence, gives the leading finalists every prompt and picks again on them", async () => {

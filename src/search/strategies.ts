@@ -48,6 +48,13 @@ export interface AutoOptions {
    * its neighbour (docs/search.md).
    */
   reachZ?: number;
+  /**
+   * Conditional power below which the pick is not given the rest of the prompts (default 0.02;
+   * 0 turns it off): when, at the gain seen on the race prompts, all N prompts would reach the
+   * decision's level with less than this probability, the search ends with no gain instead of
+   * buying answers that would not change that (docs/search.md).
+   */
+  futility?: number;
   /** Round values added beyond the field's edge when the leader sits there (default 4). */
   maxExtensions?: number;
   /** Family-wise level the final decision uses, so α = 0 is retired only when that test is already won (default 0.05). */
@@ -92,6 +99,8 @@ export interface StrategyResult {
   baselinePrompts: number;
   /** The strategy's own pick among the finalists (the decision still requires its gain to be significant). */
   preferred?: number;
+  /** Set when the pick was not given the remaining prompts because its gain could not reach the decision's level (`futility`). */
+  futile?: { alpha: number; prompts: number; z: number; power: number };
 }
 
 export async function runStrategy(ev: Evaluator, options: StrategyOptions): Promise<StrategyResult> {
@@ -119,7 +128,14 @@ export function coarseLadder(start: number, max: number): number[] {
   return out;
 }
 
-/** Round α values used to refine between two ladder points: 1, 1.5, 2, 3, 4, 5, 7 per decade. */
+/**
+ * Round α values used to refine between two ladder points: 1, 1.5, 2, 3, 5, 7 per decade.
+ * Neighbours are close enough that a parabola peaking anywhere between two of them keeps ≥ 93 %
+ * of its height at one (the widest gap, 3 → 5, loses 6 %), and no closer: a value the race
+ * cannot tell from its neighbours only adds a comparison to the decision's Bonferroni level
+ * and a contender that wins on noise (4 beside 3 and 5 cost the parabola 7–10 points of right
+ * picks in the benchmark; docs/search.md).
+ */
 export function fineBetween(lo: number, hi: number): number[] {
   const out: number[] = [];
   const a = Math.min(lo, hi);
@@ -127,7 +143,7 @@ export function fineBetween(lo: number, hi: number): number[] {
   if (b <= 0) return out;
   const from = Math.floor(Math.log10(Math.max(a, b / 1000))) - 1;
   for (let e = from; e <= Math.ceil(Math.log10(b)); e++) {
-    for (const m of [1, 1.5, 2, 3, 4, 5, 7]) {
+    for (const m of [1, 1.5, 2, 3, 5, 7]) {
       const x = Number((m * 10 ** e).toPrecision(6));
       if (x > a * (1 + 1e-9) && x < b * (1 - 1e-9)) out.push(x);
     }
@@ -192,9 +208,12 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
   const right = i < widened.length - 1 ? widened[i + 1] : undefined;
   let candidates: number[];
   if (best === 0) {
-    // Nothing beat θ1 on the first batch: still give the smallest α and its lower neighbours a fair race.
+    // Nothing beat θ1 on the first batch: refine around the smallest ladder α as if it had led
+    // (its lower neighbours, the values up to the next ladder point, and that point): one
+    // unlucky first batch for 0.2 must not leave the race only 0.07 and 0.1 to choose from.
     const first = right ?? ladder[0];
-    candidates = [...fineBetween(first / 2, first), first];
+    const next = widened[2];
+    candidates = [...fineBetween(first / 2, next ?? first * 2), first, ...(next !== undefined ? [next] : [])];
   } else {
     const lo = left === undefined || left === 0 ? best / 2 : left;
     const hi = right ?? best * 2;
@@ -272,6 +291,7 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
   // Pick: the finalist nearest the vertex of a quadratic through the finalists' means (the
   // second-order Taylor model of reward in α, pooled over all finalists), else the best mean.
   let preferred: number | undefined;
+  let futile: StrategyResult["futile"];
   if (alive.length > 0) {
     let { pick, how } = pickFinalist(alive, alive.map((a) => avg(a, n)));
     // Confirm on every prompt only when the pick's gain over α = 0 is not yet clear at the
@@ -284,7 +304,16 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
     // decision's Bonferroni level does not yet grant. Below that (a flat curve, as a rule) more
     // α on every prompt would only add cost.
     const weak = !clear && pickZ > normalQuantile(1 - (options.decisionLevel ?? 0.05));
-    if (options.confirm === "always" || !clear) {
+    // Futility: on all N prompts the pick must reach the decision's level (retireZ without its
+    // margin). If, continuing at the gain seen so far, it would get there with probability below
+    // `futility` (conditional power under the current trend), the remaining answers are not
+    // bought: the search ends with no gain.
+    const futility = options.futility ?? 0.02;
+    const out = !clear && options.confirm !== "always" && futility > 0 && shared < N && pickZ < futileZ(shared / N, retireZ - 0.5, futility);
+    if (out) {
+      rounds.push({ phase: "race", prompts: shared, alphas: [pick], leader: pick, note: `${how}; gain over α=0 out of reach (z=${pickZ.toFixed(2)} on ${shared} prompts): not confirmed` });
+      futile = { alpha: pick, prompts: shared, z: pickZ, power: futility };
+    } else if (options.confirm === "always" || !clear) {
       // With `weakFallback` (off by default: no gain the benchmark could tell from noise) and
       // weak evidence, fall back towards the grid: the pick and the best FALLBACK_FIELD
       // finalists by race mean (and α = 0) get every prompt, and the pick is made again on them.
@@ -309,7 +338,16 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
     }
     preferred = pick;
   }
-  return { finalists: alive, dropped, rounds, baselinePrompts: ev.count(0), preferred };
+  return { finalists: alive, dropped, rounds, baselinePrompts: ev.count(0), preferred, ...(futile ? { futile } : {}) };
+}
+
+/**
+ * The z on a share t of the prompts below which a test on all of them reaches `targetZ` with
+ * probability under `power` if the gain stays at its current estimate (conditional power under
+ * the current trend: on all prompts z ~ N(z_t/√t, 1 − t)).
+ */
+export function futileZ(t: number, targetZ: number, power: number): number {
+  return Math.sqrt(t) * (targetZ - Math.sqrt(Math.max(0, 1 - t)) * normalQuantile(1 - power));
 }
 
 /** The finalist nearest the vertex of a least-squares parabola through their mean rewards, else (fewer than three, or no interior maximum) the best mean. */

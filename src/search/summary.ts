@@ -139,7 +139,11 @@ export function summarize(ev: Evaluator, result: StrategyResult, options: Summar
         ? `too few prompts to tell: α=${top.alpha} was compared with α=0 on ${top.vsBaseline!.n} prompts (at least ${minPrompts} needed)`
         : top
         ? `no α beats α=0 significantly: the best, α=${top.alpha}, gains ${top.vsBaseline!.gain.mean.toFixed(3)} ` +
-          `(${pct(adjustedLevel)} bootstrap interval ${top.vsBaseline!.gainAdjusted.lo?.toFixed(3)}…${top.vsBaseline!.gainAdjusted.hi?.toFixed(3)}, ${adjusted}, includes 0)`
+          `(${pct(adjustedLevel)} bootstrap interval ${top.vsBaseline!.gainAdjusted.lo?.toFixed(3)}…${top.vsBaseline!.gainAdjusted.hi?.toFixed(3)}, ${adjusted}, includes 0)` +
+          (result.futile
+            ? `; α=${result.futile.alpha} was not given the remaining prompts: at the gain seen on ${result.futile.prompts} (z=${result.futile.z.toFixed(2)}), ` +
+              `they would reach that level with less than ${(100 * result.futile.power).toFixed(0)} % probability`
+            : "")
         : "every α was dropped as worse than α=0",
     };
   }
