@@ -237,13 +237,16 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
 
   // Phase 3: race on growing batches.
   const k = Math.max(1, widened.length - 1 + candidates.filter((a) => !widened.includes(a)).length);
-  const retireZ = normalQuantile(1 - (options.decisionLevel ?? 0.05) / (2 * k)) + 0.5;
+  // The z the decision's Bonferroni level asks of a gain over α = 0; α = 0 retires at +0.5.
+  const decisionZ = normalQuantile(1 - (options.decisionLevel ?? 0.05) / (2 * k));
+  const retireZ = decisionZ + 0.5;
   const raceMax = Math.min(N, Math.max(n1, options.racePrompts ?? Math.ceil(N / 2)));
   let alive = [...candidates];
   let baselineActive = true;
   let n = n1;
   let extensions = 0;
   const maxExtensions = options.maxExtensions ?? 4;
+  const futility = options.futility ?? 0.02;
   let forward = true;
   for (;;) {
     // Drop the confidently worse, against the leader (α = 0 counts as a possible leader).
@@ -260,8 +263,14 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
     });
     // Refine further when the leader sits at the edge of the field: add the next round value
     // beyond it (caught up on the prompts so far), so a noisy first batch cannot fence the
-    // race off from the peak.
-    if (leader !== 0 && extensions < maxExtensions && n < raceMax) {
+    // race off from the peak. On the last batch, only for a leader whose gain over α = 0 could
+    // still be published (not futile, below): on a flat curve a leader sits at an edge by
+    // chance, and following it only adds α to the decision's count.
+    let extended = false;
+    const leaderShared = Math.min(ev.count(leader), ev.count(0));
+    const worthFollowing =
+      n < raceMax || leader === 0 || futility <= 0 || pairedZ(ev.rewards(leader, leaderShared), ev.rewards(0, leaderShared)).z >= futileZ(leaderShared / N, decisionZ, futility);
+    if (leader !== 0 && extensions < maxExtensions && worthFollowing) {
       const sorted = [...alive].sort((a, b) => a - b);
       const beyond =
         leader === sorted[sorted.length - 1] ? fineBetween(leader, leader * 10)[0] : leader === sorted[0] ? fineBetween(leader / 10, leader).at(-1) : undefined;
@@ -272,6 +281,7 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
         alive.push(beyond);
         alive.sort((a, b) => a - b);
         extensions++;
+        extended = true;
         rounds.push({ phase: "refine", prompts: n, alphas: [beyond], leader, note: `leader α=${leader} at the edge: added α=${beyond}` });
       }
     }
@@ -279,6 +289,9 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
       baselineActive = false;
     }
     rounds.push({ phase: "race", prompts: n, alphas: [...(baselineActive ? [0] : []), ...alive], leader });
+    // An α added on the last batch races there once more (caught up to it) before the pick:
+    // a leader at the edge of the final field is a trend the race had not followed yet.
+    if (n >= raceMax && extended) continue;
     if (n >= raceMax || alive.length === 0 || (alive.length === 1 && !baselineActive)) break;
     n = Math.min(raceMax, Math.ceil(growth * n));
     // Snake order: the α evaluated last in a round is first in the next, so it stays loaded.
@@ -304,12 +317,11 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
     // decision's Bonferroni level does not yet grant. Below that (a flat curve, as a rule) more
     // α on every prompt would only add cost.
     const weak = !clear && pickZ > normalQuantile(1 - (options.decisionLevel ?? 0.05));
-    // Futility: on all N prompts the pick must reach the decision's level (retireZ without its
-    // margin). If, continuing at the gain seen so far, it would get there with probability below
-    // `futility` (conditional power under the current trend), the remaining answers are not
-    // bought: the search ends with no gain.
-    const futility = options.futility ?? 0.02;
-    const out = !clear && options.confirm !== "always" && futility > 0 && shared < N && pickZ < futileZ(shared / N, retireZ - 0.5, futility);
+    // Futility: on all N prompts the pick must reach the decision's level (decisionZ). If,
+    // continuing at the gain seen so far, it would get there with probability below `futility`
+    // (conditional power under the current trend), the remaining answers are not bought: the
+    // search ends with no gain.
+    const out = !clear && options.confirm !== "always" && futility > 0 && shared < N && pickZ < futileZ(shared / N, decisionZ, futility);
     if (out) {
       rounds.push({ phase: "race", prompts: shared, alphas: [pick], leader: pick, note: `${how}; gain over α=0 out of reach (z=${pickZ.toFixed(2)} on ${shared} prompts): not confirmed` });
       futile = { alpha: pick, prompts: shared, z: pickZ, power: futility };
