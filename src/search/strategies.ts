@@ -157,15 +157,17 @@ export function fineBetween(lo: number, hi: number): number[] {
  * 1. widen: on the first batch, α = 0 and then 0.1, 0.2, 0.5, 1, 2, 5, … while the reward
  *    rises; stop at a point confidently below the best (z < −dropZ), or after two lower points
  *    (one when switches are dear) once the best is clearly above α = 0 (z > 3);
- * 2. refine: the round values between the best point's ladder neighbours (0.2 | 0.5 → 0.3, 0.4),
+ * 2. refine: the round values between the best point's ladder neighbours (0.2 | 0.5 → 0.3),
  *    with the best point and its neighbours, and the round value past the upper neighbour when
- *    that neighbour is close to the best (z > −reachZ);
+ *    that neighbour is close to the best (z > −reachZ); when α = 0 led, around the first
+ *    ladder α up to the next one;
  * 3. race: grow the prompt batch (×4) each round up to ⌈N/2⌉ for the candidates still running
  *    (and α = 0); drop a candidate once a paired z-test says it is worse than the leader at
- *    z < −dropZ; add the next round value when the leader sits at the field's edge; retire
- *    α = 0 once every remaining candidate beats it at the decision's own level;
+ *    z < −dropZ; add the next round value when the leader sits at the field's edge (on the
+ *    last batch too, unless its gain is out of reach); retire α = 0 once every remaining
+ *    candidate beats it at the decision's own level;
  * 4. pick the finalist nearest the vertex of a parabola through the finalists' means, and give
- *    it all N prompts if its gain over α = 0 is not yet clear.
+ *    it all N prompts if its gain over α = 0 is not yet clear but still within reach (futility).
  */
 export async function auto(ev: Evaluator, options: AutoOptions): Promise<StrategyResult> {
   const N = ev.promptCount;
