@@ -226,29 +226,48 @@ describe("strategies on simulated reward curves", () => {
     expect(off.report.decision.kind).toBe("no-gain");
     expect(on.report.decision.reason).toMatch(/not given the remaining prompts: at the gain seen on \d+ \(z=[-\d.]+\), they would reach that level with less than 2 % probability/);
     expect(on.report.cost.generations).toBeLessThan(off.report.cost.generations - 300);
+    // In the race, from its second batch on, candidates whose own gain is out of reach leave
+    // it, and the edge extension does not bring them back.
+    const outOfReach = on.report.alphas.filter((a) => a.dropped?.reason.startsWith("gain over α=0 out of reach"));
+    expect(outOfReach.length).toBeGreaterThan(0);
+    const firstBatch = on.report.strategy.rounds[0].prompts;
+    for (const a of outOfReach) {
+      expect(a.status).toBe("dropped");
+      expect(a.dropped!.atPrompts).toBeGreaterThan(firstBatch);
+      expect(a.n).toBe(a.dropped!.atPrompts);
+    }
+    expect(off.report.alphas.some((a) => a.dropped?.reason.includes("out of reach"))).toBe(false);
   });
 
-  it("futility keeps every publication of a weak gain and saves answers on flat curves (30 seeds)", async () => {
+  it("futility publishes a weak gain about as often and saves answers on flat and weak curves (30 seeds)", async () => {
+    // Futility now also drops race candidates whose own gain is out of reach: on these seeds it
+    // loses two weak-gain publications and wins one (the bench over 600 trials: as often
+    // published, docs/search.md); what it must not do is lose them wholesale.
     let lost = 0;
-    let saved = 0;
+    let gained = 0;
+    let savedWeak = 0;
+    let savedFlat = 0;
     for (let seed = 1; seed <= 30; seed++) {
       const weak = { peak: 0.3, height: 0.3 };
       const [on, off] = [await simulate(weak, { kind: "auto" }, seed, 534), await simulate(weak, { kind: "auto", futility: 0 }, seed, 534)];
       if (off.report.decision.kind === "alpha" && on.report.decision.kind !== "alpha") lost++;
+      if (off.report.decision.kind !== "alpha" && on.report.decision.kind === "alpha") gained++;
+      savedWeak += off.report.cost.generations - on.report.cost.generations;
       const flat = { peak: 0, height: 0 };
       const [fOn, fOff] = [await simulate(flat, { kind: "auto" }, seed, 534), await simulate(flat, { kind: "auto", futility: 0 }, seed, 534)];
       expect(fOn.report.decision.kind).toBe(fOff.report.decision.kind);
-      saved += fOff.report.cost.generations - fOn.report.cost.generations;
+      savedFlat += fOff.report.cost.generations - fOn.report.cost.generations;
     }
-    expect(lost).toBe(0);
-    expect(saved / 30).toBeGreaterThan(200);
+    expect(lost - gained).toBeLessThanOrEqual(2);
+    expect(savedFlat / 30).toBeGreaterThan(400);
+    expect(savedWeak / 30).toBeGreaterThan(50);
   });
 
   it("with weakFallback and weak evidence, gives the leading finalists every prompt and picks again on them", async () => {
-    // A weak peak (+0.2 at α = 0.3, default noise): seed 28 ends the race with a gain over α = 0
-    // that is significant alone (z ≈ 2.6) but not after the decision's Bonferroni adjustment.
+    // A weak peak (+0.2 at α = 0.3, default noise): seed 1 ends the race with a gain over α = 0
+    // that is significant alone but not after the decision's Bonferroni adjustment.
     const curve = { peak: 0.3, height: 0.2 };
-    const fallback = await simulate(curve, { kind: "auto", weakFallback: true }, 28, 534);
+    const fallback = await simulate(curve, { kind: "auto", weakFallback: true }, 1, 534);
     const selection = fallback.report.prompts.ids.length - (fallback.report.prompts.heldOut ?? 0);
     const rounds = fallback.report.strategy.rounds;
     const weak = rounds.find((r) => r.note?.includes("weak"));
@@ -266,7 +285,7 @@ describe("strategies on simulated reward curves", () => {
     if (fallback.report.decision.kind === "alpha") expect(field).toContain(fallback.report.decision.alpha);
 
     // Without the fallback (the default), only the race's pick (and α = 0) sees every prompt.
-    const single = await simulate(curve, { kind: "auto" }, 28, 534);
+    const single = await simulate(curve, { kind: "auto" }, 1, 534);
     const full = single.report.alphas.filter((a) => a.n === selection).map((a) => a.alpha);
     expect(full.sort((a, b) => a - b)).toEqual([0, weak!.leader]);
     expect(single.report.cost.generations).toBeLessThan(fallback.report.cost.generations);

@@ -49,10 +49,11 @@ export interface AutoOptions {
    */
   reachZ?: number;
   /**
-   * Conditional power below which the pick is not given the rest of the prompts (default 0.02;
-   * 0 turns it off): when, at the gain seen on the race prompts, all N prompts would reach the
-   * decision's level with less than this probability, the search ends with no gain instead of
-   * buying answers that would not change that (docs/search.md).
+   * Conditional power below which an α is not given more prompts (default 0.02; 0 turns it
+   * off): when, at the gain over α = 0 seen so far, all N prompts would reach the decision's
+   * level with less than this probability, a race candidate leaves the race (from its second
+   * batch on), and the pick is not confirmed: the search ends with no gain instead of buying
+   * answers that would not change that (docs/search.md).
    */
   futility?: number;
   /** Round values added beyond the field's edge when the leader sits there (default 4). */
@@ -72,6 +73,8 @@ export type StrategyOptions = GridOptions | AutoOptions;
 
 /** Finalists (by race mean, plus the pick) that the weak-evidence fallback gives every prompt. */
 export const FALLBACK_FIELD = 3;
+/** Why a widened α left before the race; unlike a race drop (worse, or out of reach), the edge extension may bring it back. */
+const OUTSIDE_BRACKET = "outside the refined bracket";
 /** Switch cost (generations' worth of time) from which `auto` plans fewer, larger steps. */
 export const DEAR_SWITCH = 100;
 
@@ -163,7 +166,8 @@ export function fineBetween(lo: number, hi: number): number[] {
  *    ladder α up to the next one;
  * 3. race: grow the prompt batch (×4) each round up to ⌈N/2⌉ for the candidates still running
  *    (and α = 0); drop a candidate once a paired z-test says it is worse than the leader at
- *    z < −dropZ; add the next round value when the leader sits at the field's edge (on the
+ *    z < −dropZ, or (from the second batch) once its own gain over α = 0 is out of reach
+ *    (futility); add the next round value when the leader sits at the field's edge (on the
  *    last batch too, unless its gain is out of reach); retire α = 0 once every remaining
  *    candidate beats it at the decision's own level;
  * 4. pick the finalist nearest the vertex of a parabola through the finalists' means, and give
@@ -233,7 +237,7 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
   }
   candidates = [...new Set(candidates)].sort((a, b) => a - b);
   for (const a of widened) {
-    if (a !== 0 && !candidates.includes(a)) dropped.push({ alpha: a, atPrompts: n1, reason: "outside the refined bracket" });
+    if (a !== 0 && !candidates.includes(a)) dropped.push({ alpha: a, atPrompts: n1, reason: OUTSIDE_BRACKET });
   }
   for (const a of candidates) await ev.ensure(a, n1);
   rounds.push({ phase: "refine", prompts: n1, alphas: [...candidates] });
@@ -264,11 +268,31 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
       }
       return true;
     });
+    // Futility in the race: from the second batch on, a candidate whose own gain over α = 0
+    // could not reach the decision's level even on all N prompts (the pick's futility test
+    // below) is dropped: on a flat curve nothing separates the candidates, and without this
+    // they all ride to the last batch (the benchmark's flat curve: 16 % fewer answers, weak
+    // curve 6–9 % fewer, as often published). Not on the first batch: on 47-odd prompts it
+    // also drops the peak of a clear curve (docs/search.md).
+    if (futility > 0 && baselineActive && n > n1) {
+      const bar = futileZ(n / N, decisionZ, futility);
+      alive = alive.filter((a) => {
+        if (a === leader) return true;
+        const z = pairedZ(ev.rewards(a, n), ev.rewards(0, n)).z;
+        if (z < bar) {
+          dropped.push({ alpha: a, atPrompts: n, reason: `gain over α=0 out of reach (paired z=${z.toFixed(2)})` });
+          return false;
+        }
+        return true;
+      });
+    }
     // Refine further when the leader sits at the edge of the field: add the next round value
     // beyond it (caught up on the prompts so far), so a noisy first batch cannot fence the
     // race off from the peak. On the last batch, only for a leader whose gain over α = 0 could
     // still be published (not futile, below): on a flat curve a leader sits at an edge by
-    // chance, and following it only adds α to the decision's count.
+    // chance, and following it only adds α to the decision's count. An α the race itself
+    // dropped (worse, or out of reach) does not come back: the leader's edge is then only
+    // the edge of what is left.
     let extended = false;
     const leaderShared = Math.min(ev.count(leader), ev.count(0));
     const worthFollowing =
@@ -277,7 +301,7 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
       const sorted = [...alive].sort((a, b) => a - b);
       const beyond =
         leader === sorted[sorted.length - 1] ? fineBetween(leader, leader * 10)[0] : leader === sorted[0] ? fineBetween(leader / 10, leader).at(-1) : undefined;
-      if (beyond !== undefined && ev.count(beyond) < n && !dropped.some((d) => d.alpha === beyond && d.reason.startsWith("worse"))) {
+      if (beyond !== undefined && ev.count(beyond) < n && !dropped.some((d) => d.alpha === beyond && d.reason !== OUTSIDE_BRACKET)) {
         const i = dropped.findIndex((d) => d.alpha === beyond);
         if (i >= 0) dropped.splice(i, 1);
         await ev.ensure(beyond, n);
