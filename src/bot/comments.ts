@@ -52,6 +52,6 @@ export const plainRenderer: CommentRenderer = {
     const msg = f ? md(f.message) : "the job failed";
     const retry = f?.willRetry ? " The failure looks like the infrastructure's, so I am retrying once." : "";
     const run = ctx.runUrl ? ` [Run logs](${ctx.runUrl}).` : "";
-    return `**ExPO job failed.** ${pair(ctx)}: ${msg}.${retry}${run}${footer(ctx)}`;
+    return `**ExPO ${md(f?.step ?? "job")} failed.** ${pair(ctx)}: ${msg}.${retry}${run}${footer(ctx)}`;
   },
 };

@@ -42,6 +42,12 @@ export interface BotConfig {
   hubUrl: string;
   /** A dispatch that left no run after this long (ms) is dispatched again at reconciliation. */
   lostDispatchMs: number;
+  /**
+   * A request whose size check or pre-check keeps failing for a transient reason (the Hub
+   * down, a network error) is retried at each reconciliation for this long (ms) after it was
+   * received, then failed and the requester told, instead of waiting in silence for ever.
+   */
+  precheckGiveUpMs: number;
 }
 
 export const DEFAULTS = {
@@ -57,6 +63,7 @@ export const DEFAULTS = {
   maxInfraRetries: 1,
   hubUrl: "https://huggingface.co",
   lostDispatchMs: 10 * 60_000,
+  precheckGiveUpMs: 24 * 3600_000,
 } as const;
 
 /** Secrets no deployment may run with: empty, Probot's silent default, or obvious placeholders. */
@@ -108,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     maxInfraRetries: int(env, "EXPO_MAX_INFRA_RETRIES", DEFAULTS.maxInfraRetries),
     hubUrl: (env.HF_ENDPOINT || DEFAULTS.hubUrl).replace(/\/+$/, ""),
     lostDispatchMs: int(env, "EXPO_LOST_DISPATCH_MINUTES", DEFAULTS.lostDispatchMs / 60_000) * 60_000,
+    precheckGiveUpMs: int(env, "EXPO_PRECHECK_GIVE_UP_HOURS", DEFAULTS.precheckGiveUpMs / 3600_000) * 3600_000,
   };
   return cfg;
 }
@@ -129,6 +137,7 @@ export function makeConfig(overrides: Partial<BotConfig> & { homeRepo: string })
     maxInfraRetries: DEFAULTS.maxInfraRetries,
     hubUrl: DEFAULTS.hubUrl,
     lostDispatchMs: DEFAULTS.lostDispatchMs,
+    precheckGiveUpMs: DEFAULTS.precheckGiveUpMs,
     ...overrides,
   };
 }

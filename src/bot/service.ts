@@ -24,6 +24,7 @@ import type {
   IssueTracker,
   Logger,
   Precheck,
+  PrecheckVerdict,
   RequestCandidate,
   RequestRecord,
   RequestState,
@@ -219,12 +220,26 @@ export class ExpoService {
       const r = this.mustGet(id);
       if (r.state === "received") {
         await this.ensureTrackingIssue(r);
-        const refusal = r.reasons.length > 0 ? r.reasons : await this.screen(r);
-        if (refusal.length > 0) {
-          this.move(this.mustGet(id), "refused", { reasons: refusal }, { kind: "refused" });
+        let checked: { refusal: string[] } | { verdict: PrecheckVerdict };
+        try {
+          checked = await this.check(r);
+        } catch (err) {
+          // Transient (permanent Hub errors are refusals already): the request stays `received`
+          // and reconciliation tries again, until precheckGiveUpMs after it was received.
+          const waited = this.now() - r.createdAt;
+          if (waited < this.config.precheckGiveUpMs) throw err;
+          const hours = Math.round(waited / 3600_000);
+          const message =
+            `the pair could not be checked for ${hours} hour${hours === 1 ? "" : "s"} (last error: ${errorMessage(err)}). ` +
+            "Push a new commit (or tag it again) to request again";
+          this.move(this.mustGet(id), "failed", { note: message }, { kind: "failed", failure: { message, willRetry: false, step: "pre-check" } });
           continue;
         }
-        const verdict = await this.deps.precheck({ theta1: r.theta1, theta1Sha: r.theta1Sha, theta0: r.theta0!, theta0Sha: r.theta0Sha! });
+        if ("refusal" in checked) {
+          this.move(this.mustGet(id), "refused", { reasons: checked.refusal }, { kind: "refused" });
+          continue;
+        }
+        const { verdict } = checked;
         if (verdict.verdict === "refuse") {
           this.move(this.mustGet(id), "refused", { reasons: verdict.reasons, note: "precheck refused" }, { kind: "refused" });
           continue;
@@ -240,6 +255,13 @@ export class ExpoService {
       await this.flush(id);
       return this.mustGet(id);
     }
+  }
+
+  /** Refusal reasons (known at intake, or the size limit's), else the pre-check's verdict. Throws on a transient error. */
+  private async check(r: RequestRecord): Promise<{ refusal: string[] } | { verdict: PrecheckVerdict }> {
+    const refusal = r.reasons.length > 0 ? r.reasons : await this.screen(r);
+    if (refusal.length > 0) return { refusal };
+    return { verdict: await this.deps.precheck({ theta1: r.theta1, theta1Sha: r.theta1Sha, theta0: r.theta0!, theta0Sha: r.theta0Sha! }) };
   }
 
   /** The size limit: parameters counted from θ1's safetensors headers. */

@@ -104,8 +104,11 @@ export interface CommentContext {
   /** The home repository, `owner/name`. */
   homeRepo: string;
   runUrl?: string;
-  /** Failed-run details without secrets. */
-  failure?: { message: string; willRetry: boolean };
+  /**
+   * Failed-run details without secrets. `step`: what failed when it was not the job (e.g.
+   * "pre-check"); the job's own failures name their step in its results.
+   */
+  failure?: { message: string; willRetry: boolean; step?: string };
 }
 
 /** Renders the four comments (src/publish templates in production). Must escape user text. */

@@ -115,7 +115,7 @@ export function publishRenderer(options: { hubUrl?: string; githubUrl?: string }
     failed: (ctx) =>
       renderFailedComment({
         ...base(ctx),
-        step: ctx.request.result?.error?.step ?? "job",
+        step: ctx.failure?.step ?? ctx.request.result?.error?.step ?? "job",
         message: ctx.failure?.message ?? "the job failed",
         logsUrl: ctx.runUrl,
         retryable: ctx.failure?.willRetry ?? false,

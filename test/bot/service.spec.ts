@@ -7,6 +7,7 @@ import { InProcessDispatcher } from "../../src/bot/dispatch.js";
 import { Ledger, TransitionError } from "../../src/bot/ledger.js";
 import { pollOnce } from "../../src/bot/poller.js";
 import { ExpoService } from "../../src/bot/service.js";
+import { publishRenderer } from "../../src/bot/wiring.js";
 import type { Dispatcher, RequestRecord, RunInfo, RunRef } from "../../src/bot/types.js";
 import { FakeDiscussions, FakeIssues, FakeHub, pairHub, passingPrecheck, resultsFor, SHA0, SHA1 } from "./doubles.js";
 
@@ -189,6 +190,68 @@ describe("intake", () => {
     await expect(service.intake(hubCandidate("d-outage"))).rejects.toThrow(/503/);
     expect(ledger.all()).toHaveLength(0);
     expect(ledger.hasDelivery("d-outage")).toBe(false); // a redelivery will be processed
+  });
+
+  it("retries a pre-check the Hub keeps failing, then fails the request and says so (EXPO_PRECHECK_GIVE_UP_HOURS)", async () => {
+    let t = 1_000_000;
+    const outage = Object.assign(new Error("503 Service Unavailable (Authorization: Bearer hf_abcdefghijklmnopqrstuvwxyz0123)"), { status: 503 });
+    let down = true;
+    const precheck = Object.assign(
+      async (pair: unknown) => {
+        precheck.calls.push(pair);
+        if (down) throw outage;
+        return { verdict: "pass" as const, reasons: [] };
+      },
+      { calls: [] as unknown[] },
+    );
+    const { service, ledger, issues, discussions } = setup({ precheck, now: () => t, config: { precheckGiveUpMs: 24 * 3600_000 } });
+    await expect(service.intake(hubCandidate("d-1"))).rejects.toThrow(/503/);
+    const id = ledger.all()[0].id;
+    expect(ledger.get(id)!.state).toBe("received");
+    // Within the window every reconciliation tries again, and the request waits.
+    for (const minutes of [10, 20, 23 * 60]) {
+      t = 1_000_000 + minutes * 60_000;
+      await service.reconcile();
+      expect(ledger.get(id)!.state).toBe("received");
+    }
+    expect(precheck.calls).toHaveLength(4);
+    // Past it, the request fails and the requester is told why and how to ask again.
+    t = 1_000_000 + 25 * 3600_000;
+    await service.reconcile();
+    expect(ledger.get(id)!.state).toBe("failed");
+    const told = [...issues.comments.map((c) => c.body), ...discussions.posts.map((p) => JSON.stringify(p))];
+    const failure = told.find((b) => b.includes("could not be checked"));
+    // Comments escape Markdown, parentheses included (&#40; &#41;).
+    expect(failure).toMatch(/^\*\*ExPO pre-check failed\.\*\* .*could not be checked for 25 hours &#40;last error: 503 Service Unavailable/);
+    expect(failure).toMatch(/Push a new commit &#40;or tag it again&#41; to request again/);
+    for (const b of told) expect(b).not.toContain("hf_abcdefghijklmnopqrstuvwxyz0123");
+    // The production templates name the step too.
+    const rendered = publishRenderer().failed({ request: ledger.get(id)!, homeRepo: "expo-org/expo-bot", failure: { message: "m", willRetry: false, step: "pre-check" } });
+    expect(rendered).toContain("the step **pre-check** failed");
+    // A failed request is final: the Hub coming back does not revive it.
+    down = false;
+    await service.reconcile();
+    expect(ledger.get(id)!.state).toBe("failed");
+    expect(precheck.calls).toHaveLength(5);
+  });
+
+  it("goes on once the Hub answers again within the give-up window", async () => {
+    let t = 1_000_000;
+    let down = true;
+    const precheck = Object.assign(
+      async (pair: unknown) => {
+        precheck.calls.push(pair);
+        if (down) throw Object.assign(new Error("fetch failed"), { code: "ECONNRESET" });
+        return { verdict: "pass" as const, reasons: [] };
+      },
+      { calls: [] as unknown[] },
+    );
+    const { service, ledger } = setup({ precheck, now: () => t });
+    await expect(service.intake(hubCandidate("d-2"))).rejects.toThrow(/fetch failed/);
+    down = false;
+    t += 3 * 3600_000;
+    await service.reconcile();
+    expect(ledger.all()[0].state).toBe("dispatched");
   });
 
   it("authorises write access or the configured list only", async () => {

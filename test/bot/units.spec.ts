@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { assertRealSecret } from "../../src/bot/config.js";
+import { assertRealSecret, loadConfig } from "../../src/bot/config.js";
 import { buildBot } from "../../src/bot/start.js";
 import { classifyJobs } from "../../src/bot/dispatch.js";
 import { candidateFromHubPayload, hubWebhookHandler, secretMatches } from "../../src/bot/hub-webhook.js";
@@ -168,5 +168,14 @@ describe("start-up", () => {
     const { bot, ledger } = buildBot(env);
     expect(typeof bot.appFn).toBe("function");
     ledger.close();
+  });
+});
+
+describe("configuration", () => {
+  it("reads the pre-check give-up window in hours, and refuses a negative one naming the variable", () => {
+    const env = { EXPO_HOME_REPO: "expo-org/expo-bot" };
+    expect(loadConfig(env).precheckGiveUpMs).toBe(24 * 3600_000);
+    expect(loadConfig({ ...env, EXPO_PRECHECK_GIVE_UP_HOURS: "2" }).precheckGiveUpMs).toBe(2 * 3600_000);
+    expect(() => loadConfig({ ...env, EXPO_PRECHECK_GIVE_UP_HOURS: "-1" })).toThrow(/EXPO_PRECHECK_GIVE_UP_HOURS=-1 is not a non-negative number/);
   });
 });
