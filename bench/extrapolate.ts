@@ -1,7 +1,7 @@
 /**
- * `npm run bench:extrapolate [-- --size-gb 2] [--dir /tmp/x] [--keep] [--runs 1]`
+ * `npm run bench:extrapolate [-- --size-gb 2] [--dtype bf16|f32] [--dir /tmp/x] [--keep] [--runs 1]`
  *
- * Generates a bf16 θ0/θ1 pair of about SIZE GB per model (several shards; random bytes of
+ * Generates a bf16 (or f32: checkpoints saved in full precision) θ0/θ1 pair of about SIZE GB per model (several shards; random bytes of
  * realistic bf16 weights, written directly, not by the slow generic generator), warms the
  * page cache, then times in the same run:
  *  - the I/O floor: reading both inputs and writing one output of the same size with plain
@@ -18,12 +18,14 @@ import { parseArgs } from "node:util";
 import { formatShardIndex, INDEX_FILE, shardFileName } from "../src/safetensors/shard-index.js";
 import { buildHeader, type TensorSpec } from "../src/safetensors/writer.js";
 
-const { values } = parseArgs({ options: { "size-gb": { type: "string", default: "2" }, dir: { type: "string" }, keep: { type: "boolean" }, runs: { type: "string", default: "1" }, threads: { type: "string" } } });
+const { values } = parseArgs({ options: { "size-gb": { type: "string", default: "2" }, dtype: { type: "string", default: "bf16" }, dir: { type: "string" }, keep: { type: "boolean" }, runs: { type: "string", default: "1" }, threads: { type: "string" } } });
+if (values.dtype !== "bf16" && values.dtype !== "f32") throw new Error(`--dtype: "${values.dtype}" is not bf16 or f32`);
+const f32 = values.dtype === "f32";
 const sizeGb = Number(values["size-gb"]);
 const root = values.dir ?? join(tmpdir(), `expo-bench-${process.pid}`);
 const HIDDEN = 4096;
-const ROWS = 8192; // one tensor = 64 MiB of bf16
-const tensorBytes = ROWS * HIDDEN * 2;
+const ROWS = f32 ? 4096 : 8192; // one tensor = 64 MiB
+const tensorBytes = ROWS * HIDDEN * (f32 ? 4 : 2);
 const tensorsTotal = Math.max(2, Math.round((sizeGb * 1e9) / tensorBytes));
 const perShard = 8; // 512 MiB shards
 const shards = Math.ceil(tensorsTotal / perShard);
@@ -46,21 +48,35 @@ function fill(theta0: Uint16Array, theta1: Uint16Array, seed: number): void {
   }
 }
 
+/** The same in f32: θ0 uniform in ±0.02, θ1 = θ0 + up to ±5e-4. */
+function fillF32(theta0: Float32Array, theta1: Float32Array, seed: number): void {
+  let x = seed | 1;
+  for (let i = 0; i < theta0.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    theta0[i] = ((x & 0xffff) / 65536 - 0.5) * 0.04;
+    theta1[i] = theta0[i] + (((x >>> 16) & 0xff) / 256 - 0.5) * 1e-3;
+  }
+}
+
 function generate(): { bytesPerModel: number } {
   mkdirSync(join(root, "sft"), { recursive: true });
   mkdirSync(join(root, "aligned"), { recursive: true });
-  const b0 = new Uint16Array(tensorBytes / 2), b1 = new Uint16Array(tensorBytes / 2);
+  const b0 = f32 ? new Float32Array(tensorBytes / 4) : new Uint16Array(tensorBytes / 2);
+  const b1 = f32 ? new Float32Array(tensorBytes / 4) : new Uint16Array(tensorBytes / 2);
   const weightMap: [string, string][] = [];
   let t = 0;
   for (let s = 0; s < shards; s++) {
     const specs: TensorSpec[] = [];
-    for (let k = 0; k < perShard && t + k < tensorsTotal; k++) specs.push({ name: `model.layers.${t + k}.mlp.up_proj.weight`, dtype: "BF16", shape: [ROWS, HIDDEN] });
+    for (let k = 0; k < perShard && t + k < tensorsTotal; k++) specs.push({ name: `model.layers.${t + k}.mlp.up_proj.weight`, dtype: f32 ? "F32" : "BF16", shape: [ROWS, HIDDEN] });
     const header = buildHeader(specs, { format: "pt" });
     const file = shardFileName(s, shards);
     const fds = [openSync(join(root, "sft", file), "w"), openSync(join(root, "aligned", file), "w")];
     for (const fd of fds) writeSync(fd, header.bytes);
     for (const spec of specs) {
-      fill(b0, b1, 0x9e3779b1 ^ (t * 7919));
+      if (b0 instanceof Float32Array) fillF32(b0, b1 as Float32Array, 0x9e3779b1 ^ (t * 7919));
+      else fill(b0, b1 as Uint16Array, 0x9e3779b1 ^ (t * 7919));
       writeSync(fds[0], new Uint8Array(b0.buffer));
       writeSync(fds[1], new Uint8Array(b1.buffer));
       weightMap.push([spec.name, file]);
@@ -70,7 +86,7 @@ function generate(): { bytesPerModel: number } {
   }
   for (const m of ["sft", "aligned"]) {
     writeFileSync(join(root, m, INDEX_FILE), formatShardIndex(weightMap, tensorsTotal * tensorBytes));
-    writeFileSync(join(root, m, "config.json"), JSON.stringify({ architectures: ["LlamaForCausalLM"], model_type: "llama", torch_dtype: "bfloat16", _synthetic: true }) + "\n");
+    writeFileSync(join(root, m, "config.json"), JSON.stringify({ architectures: ["LlamaForCausalLM"], model_type: "llama", torch_dtype: f32 ? "float32" : "bfloat16", _synthetic: true }) + "\n");
   }
   return { bytesPerModel: tensorsTotal * tensorBytes };
 }
@@ -131,7 +147,7 @@ if (free(root) < need) throw new Error(`${root}: ${(free(root) / 1e9).toFixed(1)
 try {
   const g0 = performance.now();
   const { bytesPerModel } = generate();
-  console.log(`generated 2 × ${(bytesPerModel / 1e9).toFixed(2)} GB bf16 (${tensorsTotal} tensors, ${shards} shards each) in ${((performance.now() - g0) / 1000).toFixed(1)} s under ${root}`);
+  console.log(`generated 2 × ${(bytesPerModel / 1e9).toFixed(2)} GB ${values.dtype} (${tensorsTotal} tensors, ${shards} shards each) in ${((performance.now() - g0) / 1000).toFixed(1)} s under ${root}`);
   // Warm the page cache.
   const buf = new Uint8Array(8 << 20);
   for (let s = 0; s < shards; s++) for (const m of ["sft", "aligned"]) readAll(join(root, m, shardFileName(s, shards)), buf);

