@@ -1,8 +1,9 @@
 /**
  * `npm run bench:extrapolate [-- --size-gb 2] [--dtype bf16|f32] [--dir /tmp/x] [--keep] [--runs 1]`
  *
- * Generates a bf16 (or f32: checkpoints saved in full precision) θ0/θ1 pair of about SIZE GB per model (several shards; random bytes of
- * realistic bf16 weights, written directly, not by the slow generic generator), warms the
+ * Generates a bf16 (or f32: checkpoints saved in full precision) θ0/θ1 pair of about SIZE GB
+ * per model (several shards; random bytes of realistic weights, written directly, not by the
+ * slow generic generator), warms the
  * page cache, then times in the same run:
  *  - the I/O floor: reading both inputs and writing one output of the same size with plain
  *    file reads and writes (8 MB buffers, one thread);
