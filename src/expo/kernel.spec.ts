@@ -204,6 +204,42 @@ describe("fused f32 path", () => {
     });
   }
 
+  for (const dtype0 of ["BF16", "F16"] as const) {
+    it(`takes an f32 θ1 with a ${dtype0} θ0 (widened first) to the generic path's bytes and statistics`, () => {
+      const [v1] = pairs(50_000, 5);
+      const rand = mulberry32(6);
+      const v0 = new Uint8Array(2 * 50_000);
+      const h0 = new Uint16Array(v0.buffer);
+      for (let i = 0; i < h0.length; i++) h0[i] = (rand() * 0x10000) & 0xffff; // any bits: NaN, Inf, subnormals included
+      const fused = emptyStats(), generic = emptyStats();
+      const a = extrapolateChunk(new ChunkWorkspace(1 << 16), v1, "F32", v0, dtype0, "F32", 0.3, fused).slice();
+      const b = extrapolateGeneric(new ChunkWorkspace(1 << 16), v1, "F32", v0, dtype0, "F32", 0.3, generic).slice();
+      expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+      expect(fused).toEqual(generic);
+      expect(fused.nonFiniteInputs).toBeGreaterThan(0);
+    });
+  }
+
+  it("sums Σ(θ1−θ0)² and Σθ0² exactly as the generic path on finite weights (f32 and bf16 θ0)", () => {
+    const rand = mulberry32(8);
+    const n = 50_000;
+    const t1 = new Float32Array(n), t0 = new Float32Array(n), h0 = new Uint16Array(n);
+    for (let i = 0; i < n; i++) {
+      t0[i] = (rand() - 0.5) * 0.04;
+      h0[i] = new Uint16Array(new Float32Array([t0[i]]).buffer)[1]; // bf16 by truncation: any bf16 will do
+      t1[i] = t0[i] + (rand() - 0.5) * 1e-3;
+    }
+    const v1 = new Uint8Array(t1.buffer);
+    for (const [v0, d0] of [[new Uint8Array(t0.buffer), "F32"], [new Uint8Array(h0.buffer), "BF16"]] as const) {
+      const fused = emptyStats(), generic = emptyStats();
+      extrapolateChunk(new ChunkWorkspace(n), v1, "F32", v0, d0, "F32", 0.3, fused);
+      extrapolateGeneric(new ChunkWorkspace(n), v1, "F32", v0, d0, "F32", 0.3, generic);
+      expect(Number.isFinite(fused.sumDelta2) && fused.sumDelta2 > 0).toBe(true);
+      expect(fused.sumDelta2).toBe(generic.sumDelta2);
+      expect(fused.sumTheta0Sq).toBe(generic.sumTheta0Sq);
+    }
+  });
+
   it("equals exact rounding of the double on unaligned chunks, through extrapolateChunk", () => {
     const [v1, v0] = pairs(4096, 99);
     const shifted = (v: Uint8Array) => {

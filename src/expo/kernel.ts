@@ -1,8 +1,8 @@
 /**
  * The arithmetic of one chunk: θ2 = θ1 + α(θ1 − θ0), each value in double precision and
  * rounded once to the output dtype (src/safetensors/codec.ts). `extrapolateChunk` picks the
- * WebAssembly SIMD kernel for bf16 → bf16, a fused typed-array loop for f32 → f32 and the
- * generic typed-array path otherwise; all give the same bits as `referenceValue`
+ * WebAssembly SIMD kernel for bf16 → bf16, a fused typed-array loop for an f32 θ1 written as
+ * f32 (θ0 f32, or bf16/f16 widened first) and the generic typed-array path otherwise; all give the same bits as `referenceValue`
  * (src/expo/kernel.spec.ts checks it).
  */
 import { bf16FromNumber, bytesPerFloat, decodeFloatsInto, encodeFloatsInto, f16FromNumber, CANONICAL_NAN } from "../safetensors/codec.js";
@@ -50,6 +50,7 @@ export class ChunkWorkspace {
   private a = new Float64Array(0);
   private b = new Float64Array(0);
   private out = new Uint8Array(0);
+  private f32 = new Float32Array(0);
   constructor(readonly capacity: number) {}
 
   kernel(): Bf16Kernel {
@@ -63,6 +64,12 @@ export class ChunkWorkspace {
       this.b = new Float64Array(Math.max(n, this.capacity));
     }
     return [this.a, this.b];
+  }
+
+  /** θ0 widened to float32 for the f32 loop when it is stored narrower (bf16, f16). */
+  floats(n: number): Float32Array {
+    if (this.f32.length < n) this.f32 = new Float32Array(Math.max(n, this.capacity));
+    return this.f32;
   }
 
   outBytes(n: number): Uint8Array {
@@ -176,8 +183,8 @@ function roundsToFinite(x: number, dtype: FloatDtype): boolean {
 
 /**
  * One chunk of one tensor. bf16 × bf16 → bf16 runs the SIMD kernel (the caller may already
- * have read the inputs into `ws.kernel().theta1/theta0`, then pass those views); f32 × f32 →
- * f32 the fused loop; everything else the generic path. Returns the output bytes (a view into
+ * have read the inputs into `ws.kernel().theta1/theta0`, then pass those views); an f32 θ1
+ * written as f32 the fused loop (a bf16/f16 θ0 widened first); everything else the generic path. Returns the output bytes (a view into
  * the workspace).
  */
 export function extrapolateChunk(
@@ -201,6 +208,23 @@ export function extrapolateChunk(
       return k.out.subarray(0, 2 * n);
     }
   }
-  if (theta0 && dtype1 === "F32" && dtype0 === "F32" && outDtype === "F32") return extrapolateF32(ws, theta1, theta0, alpha, stats);
+  if (theta0 && dtype1 === "F32" && outDtype === "F32") {
+    if (dtype0 === "F32") return extrapolateF32(ws, theta1, theta0, alpha, stats);
+    // A full-precision θ1 trained from a bf16/f16 θ0 (a common pair): θ0 widened exactly first.
+    if (dtype0 === "BF16" || dtype0 === "F16") {
+      const n = theta1.byteLength >>> 2;
+      if (theta0.byteLength / 2 !== n) throw new RangeError("θ0 and θ1 chunks differ in length");
+      const wide = ws.floats(n);
+      if (dtype0 === "BF16") {
+        // bf16 is the high half of an f32: a shift, written inline (faster than the codec's
+        // generic decoder, which serves Float64Array outputs too).
+        const h = theta0.byteOffset % 2 === 0 ? theta0 : theta0.slice();
+        const src = new Uint16Array(h.buffer, h.byteOffset, n);
+        const bits = new Uint32Array(wide.buffer, 0, n);
+        for (let i = 0; i < n; i++) bits[i] = src[i] << 16;
+      } else decodeFloatsInto(dtype0, theta0, wide);
+      return extrapolateF32(ws, theta1, new Uint8Array(wide.buffer, 0, 4 * n), alpha, stats);
+    }
+  }
   return extrapolateGeneric(ws, theta1, dtype1, theta0, dtype0, outDtype, alpha, stats);
 }
