@@ -239,6 +239,16 @@ describe("strategies on simulated reward curves", () => {
     expect(off.report.alphas.some((a) => a.dropped?.reason.includes("out of reach"))).toBe(false);
   });
 
+  it("says why nothing is left when α = 0 leads and every candidate's gain is out of reach", async () => {
+    // Flat curve, seed 4: α = 0 leads the second race batch and the five candidates' gains are
+    // all out of reach. The reason must say so, not that they were worse than α = 0.
+    const { report } = await simulate({ peak: 0, height: 0 }, { kind: "auto" }, 4, 534);
+    expect(report.decision.kind).toBe("no-gain");
+    expect(report.alphas.filter((a) => a.status === "finalist")).toHaveLength(0);
+    const futile = report.alphas.filter((a) => a.dropped?.reason.startsWith("gain over α=0 out of reach")).length;
+    expect(report.decision.reason).toBe(`no α beats α=0: every candidate left the race, ${futile} because their gain over α=0 could not reach the decision's level even on every prompt`);
+  });
+
   it("futility publishes a weak gain about as often and saves answers on flat and weak curves (30 seeds)", async () => {
     // Futility now also drops race candidates whose own gain is out of reach: on these seeds it
     // loses two weak-gain publications and wins one (the bench over 600 trials: as often

@@ -73,8 +73,6 @@ export type StrategyOptions = GridOptions | AutoOptions;
 
 /** Finalists (by race mean, plus the pick) that the weak-evidence fallback gives every prompt. */
 export const FALLBACK_FIELD = 3;
-/** Why a widened α left before the race; unlike a race drop (worse, or out of reach), the edge extension may bring it back. */
-const OUTSIDE_BRACKET = "outside the refined bracket";
 /** Switch cost (generations' worth of time) from which `auto` plans fewer, larger steps. */
 export const DEAR_SWITCH = 100;
 
@@ -82,6 +80,11 @@ export interface DropRecord {
   alpha: number;
   /** Prompts it had when dropped. */
   atPrompts: number;
+  /**
+   * `bracket`: a widened α left out of the refined field (the edge extension may bring it
+   * back); `worse`: confidently worse than the leader; `futile`: its gain over α = 0 out of reach.
+   */
+  kind: "bracket" | "worse" | "futile";
   reason: string;
 }
 
@@ -237,7 +240,7 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
   }
   candidates = [...new Set(candidates)].sort((a, b) => a - b);
   for (const a of widened) {
-    if (a !== 0 && !candidates.includes(a)) dropped.push({ alpha: a, atPrompts: n1, reason: OUTSIDE_BRACKET });
+    if (a !== 0 && !candidates.includes(a)) dropped.push({ alpha: a, atPrompts: n1, kind: "bracket", reason: "outside the refined bracket" });
   }
   for (const a of candidates) await ev.ensure(a, n1);
   rounds.push({ phase: "refine", prompts: n1, alphas: [...candidates] });
@@ -263,7 +266,7 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
       if (a === leader) return true;
       const z = pairedZ(ev.rewards(a, n), ev.rewards(leader, n)).z;
       if (z < -dropZ) {
-        dropped.push({ alpha: a, atPrompts: n, reason: `worse than α=${leader} (paired z=${z.toFixed(2)})` });
+        dropped.push({ alpha: a, atPrompts: n, kind: "worse", reason: `worse than α=${leader} (paired z=${z.toFixed(2)})` });
         return false;
       }
       return true;
@@ -271,8 +274,8 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
     // Futility in the race: from the second batch on, a candidate whose own gain over α = 0
     // could not reach the decision's level even on all N prompts (the pick's futility test
     // below) is dropped: on a flat curve nothing separates the candidates, and without this
-    // they all ride to the last batch (the benchmark's flat curve: 16 % fewer answers, weak
-    // curve 6–9 % fewer, as often published). Not on the first batch: on 47-odd prompts it
+    // they all ride to the last batch (600 benchmark trials: flat curves 20 % fewer answers,
+    // the weak curve 9 % fewer, as often published). Not on the first batch: on 47-odd prompts it
     // also drops the peak of a clear curve (docs/search.md).
     if (futility > 0 && baselineActive && n > n1) {
       const bar = futileZ(n / N, decisionZ, futility);
@@ -280,7 +283,7 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
         if (a === leader) return true;
         const z = pairedZ(ev.rewards(a, n), ev.rewards(0, n)).z;
         if (z < bar) {
-          dropped.push({ alpha: a, atPrompts: n, reason: `gain over α=0 out of reach (paired z=${z.toFixed(2)})` });
+          dropped.push({ alpha: a, atPrompts: n, kind: "futile", reason: `gain over α=0 out of reach (paired z=${z.toFixed(2)})` });
           return false;
         }
         return true;
@@ -301,7 +304,7 @@ export async function auto(ev: Evaluator, options: AutoOptions): Promise<Strateg
       const sorted = [...alive].sort((a, b) => a - b);
       const beyond =
         leader === sorted[sorted.length - 1] ? fineBetween(leader, leader * 10)[0] : leader === sorted[0] ? fineBetween(leader / 10, leader).at(-1) : undefined;
-      if (beyond !== undefined && ev.count(beyond) < n && !dropped.some((d) => d.alpha === beyond && d.reason !== OUTSIDE_BRACKET)) {
+      if (beyond !== undefined && ev.count(beyond) < n && !dropped.some((d) => d.alpha === beyond && d.kind !== "bracket")) {
         const i = dropped.findIndex((d) => d.alpha === beyond);
         if (i >= 0) dropped.splice(i, 1);
         await ev.ensure(beyond, n);

@@ -144,7 +144,7 @@ export function summarize(ev: Evaluator, result: StrategyResult, options: Summar
             ? `; α=${result.futile.alpha} was not given the remaining prompts: at the gain seen on ${result.futile.prompts} (z=${result.futile.z.toFixed(2)}), ` +
               `they would reach that level with less than ${(100 * result.futile.power).toFixed(0)} % probability`
             : "")
-        : "every α was dropped as worse than α=0",
+        : raceDropsReason(result),
     };
   }
 
@@ -170,4 +170,16 @@ export function summarize(ev: Evaluator, result: StrategyResult, options: Summar
     };
   }
   return { alphas: reports, decision, statistics, sanity };
+}
+
+/** Why no finalist is left: how many candidates the race dropped, and for what. */
+function raceDropsReason(result: StrategyResult): string {
+  const count = (kind: string) => result.dropped.filter((d) => d.kind === kind).length;
+  const [worse, futile] = [count("worse"), count("futile")];
+  if (worse + futile === 0) return "no α was evaluated beyond α=0";
+  const parts = [
+    ...(worse ? [`${worse} as confidently worse than a better α or α=0`] : []),
+    ...(futile ? [`${futile} because ${futile === 1 ? "its" : "their"} gain over α=0 could not reach the decision's level even on every prompt`] : []),
+  ];
+  return `no α beats α=0: every candidate left the race, ${parts.join(" and ")}`;
 }
