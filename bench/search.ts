@@ -11,8 +11,8 @@
  * false gain, the coverage of the published interval (the held-out gain's 95 % interval
  * contains the chosen α's true gain) beside the coverage the old, same-prompt interval had,
  * the coverage of the published gain at equal length (it should contain the curve's gain
- * without the reward model's pay for length), and the wall time counting a model switch and an extrapolation as L generations' worth of
- * time each (L = 0, 25, 100, 300; "in place": a switch costs about one generation and there
+ * without the reward model's pay for length), and the wall time counting a model switch and
+ * an extrapolation as L generations' worth of time each (L = 0, 25, 100, 300; "in place": a switch costs about one generation and there
  * is no folder to write, as with the embedded engine switching α in place). `auto` is told
  * the cost (`switchCost`) and plans with it.
  *
@@ -156,6 +156,7 @@ async function trial(s: Scenario, strategy: StrategyOptions, seed: number, promp
   const flat = bestGain(s) === 0;
   const picked = d.kind === "alpha" ? d.alpha : null;
   const truth = picked === null ? 0 : rmGain(s, picked);
+  const truthEqualLength = picked === null ? 0 : expectedGain(s.curve, picked);
   const within = (i: { lo: number | null; hi: number | null } | undefined, t = truth) => i !== undefined && i.lo !== null && i.hi !== null && i.lo <= t && t <= i.hi;
   const reported = d.kind === "alpha" ? d.reported : undefined;
   const old = report.alphas.find((a) => a.alpha === picked)?.vsBaseline?.gain;
@@ -168,9 +169,9 @@ async function trial(s: Scenario, strategy: StrategyOptions, seed: number, promp
     published: picked !== null,
     covered: within(reported?.gain),
     coveredOld: within(old),
-    coveredEqualLength: within(reported?.lengthControlled, picked === null ? 0 : expectedGain(s.curve, picked)),
+    coveredEqualLength: within(reported?.lengthControlled, truthEqualLength),
     reportedEqualLength: reported?.lengthControlled.mean ?? 0,
-    truthEqualLength: picked === null ? 0 : expectedGain(s.curve, picked),
+    truthEqualLength,
     reported: reported?.gain.mean ?? 0,
     truth,
   };
